@@ -7,6 +7,7 @@ import grp
 import logging
 import os
 import pwd
+import sys
 from pathlib import Path
 
 from appliance.errors import PermissionProblem
@@ -47,6 +48,7 @@ def drop_to(name: str) -> None:
     user = service_user(name)
     if user is None:
         return
+    _hand_over_bundle(user.pw_uid, user.pw_gid)
     os.setgroups(os.getgrouplist(user.pw_name, user.pw_gid))
     os.setgid(user.pw_gid)
     os.setuid(user.pw_uid)
@@ -64,3 +66,16 @@ def check_writable(path: Path) -> None:
     if not os.access(path, os.W_OK | os.X_OK):
         raise PermissionProblem(f"{path}: data directory is not writable by uid {os.geteuid()} "
                                 f"([paths] data_dir); run: chown -R tandem: {path}")
+
+
+def _hand_over_bundle(uid: int, gid: int) -> None:
+    """A one-file binary unpacks its libraries and SQL into a root-only temp directory;
+    the service user must still read them after the switch. The bootloader (still root)
+    removes the directory at exit."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if not bundle:
+        return
+    for top, dirs, files in os.walk(bundle):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(top, name), uid, gid)
+    os.chown(bundle, uid, gid)

@@ -174,3 +174,57 @@ def wait_for(predicate, timeout: float, interval: float = 0.05, message: str = "
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
+
+
+def process_table() -> list[tuple[int, int, str]]:
+    """(pid, ppid, command line) of every process we can see."""
+    rows = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        rows.append((int(entry), ppid, cmdline))
+    return rows
+
+
+def descendants(pid: int) -> list[tuple[int, int, str]]:
+    """Every living process below `pid`."""
+    table = process_table()
+    found, frontier = [], {pid}
+    while frontier:
+        children = [row for row in table if row[1] in frontier]
+        found += children
+        frontier = {row[0] for row in children}
+    return found
+
+
+def https_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    """GET over HTTPS without verifying the (self-signed) certificate; (status, body), 0 if unreachable."""
+    import ssl
+    import urllib.error
+    import urllib.request
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def living(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

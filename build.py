@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""Set-up, build, run and test entry points for Tandem.
+
+    python3 build.py run      virtualenv + dependencies (+ panel), then the appliance in the
+                              foreground on an embedded PostgreSQL under ./var, self-signed TLS,
+                              a first cluster admin and a demo tenant; prints URLs and login
+    python3 build.py test     the same set-up, the binary, then the whole test suite
+    python3 build.py binary   the PyInstaller one-file binary at dist/tandem
+    python3 build.py deb      the Debian package from dist/tandem
+
+Only the standard library here: this runs before any dependency is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VAR = ROOT / "var"
+DIST = ROOT / "dist"
+FRONTEND = ROOT / "frontend"
+PG_PACKAGE = "postgresql-15"
+SERVICE_USER = "tandem"
+
+RUN_DOMAIN = "tandem.localhost"      # *.localhost resolves to loopback in browsers and curl
+RUN_PORT = 8443
+RUN_REDIRECT_PORT = 8080
+DEMO_TENANT = "demo"
+FIRST_ADMIN = f"admin@{RUN_DOMAIN}"
+
+
+def say(message: str) -> None:
+    print(f"build.py: {message}", flush=True)
+
+
+def die(message: str, code: int = 1) -> None:
+    print(f"build.py: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def sh(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kwargs)
+
+
+# -- set-up ------------------------------------------------------------------
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def setup(extras: tuple[str, ...] = ()) -> None:
+    """Create .venv and install the pinned dependencies (skipped when unchanged)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in extras:
+        wanted += project["optional-dependencies"][extra]
+    stamp_value = hashlib.sha256(json.dumps([sys.version, wanted]).encode()).hexdigest()
+    stamp = VENV / ".tandem-deps"
+    if stamp.exists() and stamp.read_text() == stamp_value and venv_python().exists():
+        return
+    if not venv_python().exists():
+        say(f"creating virtualenv {VENV.relative_to(ROOT)}")
+        sh([sys.executable, "-m", "venv", str(VENV)])
+    say(f"installing {len(wanted)} pinned packages")
+    sh([str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *wanted])
+    stamp.write_text(stamp_value)
+
+
+def build_panel() -> None:
+    """Build frontend/ into frontend/dist when the panel exists."""
+    if not (FRONTEND / "package.json").exists():
+        return
+    if not shutil.which("npm"):
+        die("the panel needs Node.js 20 and npm: apt-get install nodejs npm")
+    lock = FRONTEND / "package-lock.json"
+    stamp = FRONTEND / "node_modules" / ".tandem-lock"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else ""
+    if not stamp.exists() or stamp.read_text() != digest:
+        say("installing panel dependencies (npm ci)")
+        sh(["npm", "ci", "--no-audit", "--no-fund"], cwd=FRONTEND)
+        stamp.write_text(digest)
+    say("building the panel")
+    sh(["npm", "run", "build"], cwd=FRONTEND)
+
+
+def postgres_present() -> bool:
+    return any(Path(p, "postgres").is_file() and Path(p, "initdb").is_file()
+               for p in glob.glob("/usr/lib/postgresql/*/bin"))
+
+
+def ensure_system_packages() -> None:
+    """PostgreSQL server binaries (the embedded server and the test harness need them)."""
+    if postgres_present():
+        return
+    if os.geteuid() != 0:
+        die(f"PostgreSQL server binaries are missing: run `sudo apt-get install {PG_PACKAGE}` and try again")
+    say(f"installing {PG_PACKAGE} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    sh(["apt-get", "update", "-q"], env=env)
+    sh(["apt-get", "install", "-y", "-q", "--no-install-recommends", PG_PACKAGE], env=env)
+    # Debian's package starts a cluster of its own; Tandem never uses it.
+    subprocess.run(["service", "postgresql", "stop"], capture_output=True)
+
+
+def ensure_service_user() -> None:
+    """As root, Tandem drops to the `tandem` account (PostgreSQL refuses to run as root)."""
+    if os.geteuid() != 0:
+        return
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        say(f"creating the system user {SERVICE_USER}")
+        sh(["useradd", "--system", "--user-group", "--home-dir", "/var/lib/tandem",
+            "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER])
+
+
+# -- run ---------------------------------------------------------------------
+
+def _run_config() -> Path:
+    VAR.mkdir(exist_ok=True)
+    config = VAR / "tandem.toml"
+    if not config.exists():
+        run_as = SERVICE_USER if os.geteuid() == 0 else ""
+        config.write_text(f"""# Written by `python3 build.py run` for local use; see packaging/tandem.toml.
+[cluster]
+name = "dev"
+domain = "{RUN_DOMAIN}"
+
+[http]
+listen = ["127.0.0.1:{RUN_PORT}"]
+redirect_listen = ["127.0.0.1:{RUN_REDIRECT_PORT}"]
+workers = 2
+
+[tls]
+mode = "self-signed"
+
+[database]
+dsn = ""
+
+[paths]
+data_dir = "{VAR}"
+
+[security]
+key_file = "{VAR}/master.key"
+run_as = "{run_as}"
+""")
+    return config
+
+
+def _tandem(config: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(venv_python()), "-m", "appliance", "--config", str(config), *args],
+                          cwd=ROOT, text=True, **kwargs)
+
+
+def _first_login(config: Path) -> str:
+    """Create the first cluster admin and the demo tenant once; remember the login in ./var."""
+    login_file = VAR / "first-login.txt"
+    if not login_file.exists():
+        result = _tandem(config, "admin", "create", FIRST_ADMIN, capture_output=True)
+        if result.returncode != 0:
+            die(f"could not create the first admin: {result.stderr.strip()}")
+        password = next(line.split(": ", 1)[1] for line in result.stdout.splitlines() if "password" in line)
+        login_file.write_text(f"{FIRST_ADMIN}\n{password}\n")
+        os.chmod(login_file, 0o600)
+    listing = _tandem(config, "tenant", "list", "--json", capture_output=True)
+    if listing.returncode == 0 and DEMO_TENANT not in {t["slug"] for t in json.loads(listing.stdout)}:
+        created = _tandem(config, "tenant", "create", DEMO_TENANT, "--name", "Demo", capture_output=True)
+        if created.returncode != 0:
+            die(f"could not create the demo tenant: {created.stderr.strip()}")
+    email, password = login_file.read_text().split()
+    return f"{email} / {password}"
+
+
+def _wait_ready(process: subprocess.Popen, timeout: float = 120) -> bool:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{RUN_PORT}/-/ready", context=context, timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def cmd_run(_args) -> int:
+    ensure_system_packages()
+    setup()
+    build_panel()
+    ensure_service_user()
+    config = _run_config()
+    if os.geteuid() == 0:
+        # The service user needs to reach ./var (and the code) below this checkout.
+        for parent in VAR.parents:
+            if parent.stat().st_mode & 0o001 == 0:
+                say(f"note: {parent} is not searchable by others; the `tandem` user may not reach ./var")
+                break
+    login = _first_login(config)
+    process = subprocess.Popen([str(venv_python()), "-m", "appliance", "--config", str(config), "run"], cwd=ROOT)
+    try:
+        if _wait_ready(process):
+            print(f"""
+  Tandem is running (Ctrl-C stops it; ./var is kept for the next run)
+    cluster console   https://{RUN_DOMAIN}:{RUN_PORT}/
+    demo tenant       https://{DEMO_TENANT}.{RUN_DOMAIN}:{RUN_PORT}/
+    first login       {login}
+    certificate       self-signed, in ./var/tls (your browser will ask you to accept it)
+""", flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        # The terminal sent SIGINT to the whole group; the supervisor stops everything in order.
+        try:
+            return process.wait(timeout=60)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            process.send_signal(signal.SIGTERM)
+            return process.wait()
+
+
+# -- binary, package, test ---------------------------------------------------
+
+def _sources_digest() -> str:
+    digest = hashlib.sha256()
+    for pattern in ("appliance/**/*.py", "sql/**/*.sql", "packaging/*.spec", "packaging/*.py",
+                    "frontend/dist/**/*", "pyproject.toml"):
+        for path in sorted(ROOT.glob(pattern)):
+            if path.is_file():
+                digest.update(str(path.relative_to(ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cmd_binary(_args=None) -> int:
+    setup(("build",))
+    build_panel()
+    binary = DIST / "tandem"
+    stamp = ROOT / "build" / "tandem.sources"
+    digest = _sources_digest()
+    if binary.exists() and stamp.exists() and stamp.read_text() == digest:
+        say(f"{binary.relative_to(ROOT)} is up to date")
+        return 0
+    say("building dist/tandem with PyInstaller")
+    started = time.monotonic()
+    sh([str(venv_python()), "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
+        "--distpath", str(DIST), "--workpath", str(ROOT / "build"), str(ROOT / "packaging" / "tandem.spec")],
+       cwd=ROOT)
+    stamp.parent.mkdir(exist_ok=True)
+    stamp.write_text(digest)
+    say(f"built {binary.relative_to(ROOT)} ({binary.stat().st_size / 1e6:.1f} MB) "
+        f"in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def cmd_deb(_args=None) -> int:
+    cmd_binary()
+    return subprocess.call([str(venv_python()), str(ROOT / "packaging" / "build_deb.py")], cwd=ROOT)
+
+
+def cmd_test(args) -> int:
+    ensure_system_packages()
+    setup(("test", "build"))
+    ensure_service_user()
+    cmd_binary()
+    pytest = [str(venv_python()), "-m", "pytest", *args.pytest_args]
+    say("running the test suite: " + " ".join(pytest[1:]))
+    code = subprocess.call(pytest, cwd=ROOT)
+    if code == 5:
+        die("pytest collected no tests", 1)
+    return code
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="build.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the appliance locally (embedded PostgreSQL under ./var)")
+    test = sub.add_parser("test", help="run the whole test suite")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    sub.add_parser("binary", help="build dist/tandem")
+    sub.add_parser("deb", help="build the Debian package")
+    args = parser.parse_args()
+    handlers = {"run": cmd_run, "test": cmd_test, "binary": cmd_binary, "deb": cmd_deb}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
