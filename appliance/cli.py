@@ -26,11 +26,16 @@ log = logging.getLogger("tandem")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tandem", description="Tandem: two-way sync of work items, on premise.")
-    parser.add_argument("--config", metavar="PATH", type=Path, default=None,
+    # --config and --debug are accepted before or after the sub-command
+    # (`tandem --config X doctor` and `tandem doctor --config X`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", type=Path, default=argparse.SUPPRESS,
                         help=f"config file (default: $TANDEM_CONFIG or {default_path()})")
-    parser.add_argument("--debug", action="store_true", help="log at debug level, show tracebacks")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="log at debug level, show tracebacks")
+    parser = argparse.ArgumentParser(prog="tandem", description="Tandem: two-way sync of work items, on premise.",
+                                     parents=[common])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_subparser_class(common))
     sub.required = True
 
     sub.add_parser("run", help="run the appliance in the foreground (supervisor, web and tenant workers)")
@@ -65,8 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser_class(common: argparse.ArgumentParser):
+    class SubParser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("parents", [])
+            kwargs["parents"] = [*kwargs["parents"], common]
+            super().__init__(*args, **kwargs)
+    return SubParser
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.config = getattr(args, "config", None)
+    args.debug = getattr(args, "debug", False)
     if args.command == "version":
         print(f"tandem {__version__}")
         return exitcodes.OK

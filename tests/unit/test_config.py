@@ -135,3 +135,10 @@ def test_check_config_cli_exit_codes(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"tandem: config error: {bad}: [http] workerz = 2: unknown key")
+
+
+def test_config_option_after_the_subcommand(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    result = tandem("check-config", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"# {path}: ok")
