@@ -230,7 +230,9 @@ class EmbeddedPostgres:
                                  f"see its log{' in ' + str(self.log_file) if self.log_file else ''}")
             try:
                 lines = pid_file.read_text().splitlines()
-                if len(lines) >= 8 and lines[7].strip() == "ready" and self.socket_path.exists():
+                # The file of a postmaster that was killed still says "ready": it must be ours.
+                ours = self.process is None or lines[:1] == [str(self.process.pid)]
+                if ours and len(lines) >= 8 and lines[7].strip() == "ready" and self.socket_path.exists():
                     return
             except OSError:
                 pass
