@@ -180,6 +180,47 @@ class OutboundConfig(_Section):
         return value
 
 
+class AuthConfig(_Section):
+    session_idle_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30,
+                                      description="A session unused this long ends.")
+    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 90,
+                                        description="A session ends this long after sign-in, used or not.")
+    lockout_failures: int = Field(default=5, ge=1, le=100,
+                                  description="Failed sign-ins in a row that lock an account.")
+    lockout_minutes: int = Field(default=15, ge=1, le=60 * 24 * 7,
+                                 description="How long a locked account stays locked (an admin can lift it).")
+    address_attempts_per_minute: int = Field(default=20, ge=1, le=10000,
+                                             description="Sign-in attempts allowed per client address per minute.")
+    token_max_days: int = Field(default=365, ge=1, le=3650, description="Longest lifetime of an API token.")
+    password_min_length: int = Field(default=12, ge=8, le=128)
+
+
+class MetricsConfig(_Section):
+    enabled: bool = True
+    path: str = Field(default="/-/metrics", pattern=r"^/[A-Za-z0-9/_.-]*$",
+                      description="Served on the main listeners at this path, to `allow` only.")
+    allow: list[str] = Field(default=["127.0.0.1/32", "::1/128"],
+                             description="Client networks that may read the metrics.")
+    listen: str = Field(default="", description="Optional separate plain-HTTP listener (HOST:PORT) for metrics.")
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP network such as \"10.0.0.0/24\"") from None
+        return values
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -199,6 +240,8 @@ class Config(BaseSettings):
     supervisor: SupervisorConfig = SupervisorConfig()
     security: SecurityConfig = SecurityConfig()
     outbound: OutboundConfig = OutboundConfig()
+    auth: AuthConfig = AuthConfig()
+    metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
 
     # Where it came from, for messages; not a config key.
