@@ -69,16 +69,23 @@ def setup(extras: tuple[str, ...] = ()) -> None:
     wanted = list(project["dependencies"])
     for extra in extras:
         wanted += project["optional-dependencies"][extra]
-    stamp_value = hashlib.sha256(json.dumps([sys.version, wanted]).encode()).hexdigest()
     stamp = VENV / ".tandem-deps"
-    if stamp.exists() and stamp.read_text() == stamp_value and venv_python().exists():
+    try:
+        installed = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        installed = {}
+    if installed.get("python") == sys.version and set(wanted) <= set(installed.get("packages", [])) \
+            and venv_python().exists():
         return
     if not venv_python().exists():
         say(f"creating virtualenv {VENV.relative_to(ROOT)}")
         sh([sys.executable, "-m", "venv", str(VENV)])
     say(f"installing {len(wanted)} pinned packages")
     sh([str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *wanted])
-    stamp.write_text(stamp_value)
+    if installed.get("python") != sys.version:
+        installed = {"python": sys.version, "packages": []}
+    stamp.write_text(json.dumps({"python": sys.version,
+                                 "packages": sorted(set(installed["packages"]) | set(wanted))}))
 
 
 def build_panel() -> None:
@@ -170,6 +177,9 @@ def _tandem(config: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
 def _first_login(config: Path) -> str:
     """Create the first cluster admin and the demo tenant once; remember the login in ./var."""
     login_file = VAR / "first-login.txt"
+    migrated = _tandem(config, "migrate", capture_output=True)
+    if migrated.returncode != 0:
+        die(f"could not migrate the database: {migrated.stderr.strip()}")
     if not login_file.exists():
         result = _tandem(config, "admin", "create", FIRST_ADMIN, capture_output=True)
         if result.returncode != 0:

@@ -126,6 +126,8 @@ def database_available(config: Config, key: MasterKey):
     if server.socket_path.exists() and _postmaster_ready(server):
         yield
         return
+    # The command's own output stays readable; the server's goes to its log file.
+    server.log_file = config.paths.data_dir / "postgresql.log"
     server.start()
     try:
         asyncio.run(ensure_managed_database(config, key))

@@ -62,6 +62,8 @@ def test_check_config_and_bad_config(binary, managed_config, tmp_path):
 
 def test_run_on_embedded_postgres_with_two_tenants(binary, managed_config):
     path, port = managed_config
+    result = run_binary(binary, "--config", str(path), "migrate")
+    assert result.returncode == 0, result.stderr
     for slug in ("acme", "globex"):
         result = run_binary(binary, "--config", str(path), "tenant", "create", slug)
         assert result.returncode == 0, result.stderr
