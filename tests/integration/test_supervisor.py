@@ -526,6 +526,21 @@ def test_an_unusable_data_dir_stops_start_up_with_one_line(appliance_factory):
     assert not app.workers()
 
 
+def test_a_key_file_others_can_read_is_refused_with_the_chmod_to_run(appliance_factory):
+    def exposed_key(config: Path) -> list[str]:
+        key = config.parent / "master.key"
+        key.write_text("00" * 32 + "\n")
+        key.chmod(0o644)
+        return tandem_command("--config", str(config), "run")
+
+    app = appliance_factory(command=exposed_key)
+    assert app.process.wait(20) == 77
+    key = app.config.parent / "master.key"
+    last = app.log().strip().splitlines()[-1]
+    assert last == f"tandem: {key}: key file is readable by others (mode -rw-r--r--); run: chmod 600 {key}", last
+    assert not app.workers()
+
+
 def test_without_migrate_on_start_it_waits_for_tandem_migrate(appliance_factory, notify_listener):
     app = appliance_factory(database_extra="migrate_on_start = false", env={"NOTIFY_SOCKET": notify_listener.path})
     app.wait_log(r"database schema is not current: 1 migration pending in 1 schema: run `tandem migrate`; "
