@@ -63,29 +63,59 @@ def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
+def base_python() -> str:
+    """The interpreter for .venv.
+
+    Run as root, Tandem switches to the service user, which must still be able to read
+    the interpreter and its standard library. A Python under /root (pyenv, say) is not
+    readable by it, so then prefer the distribution's python3.X of the same version.
+    """
+    if os.geteuid() != 0 or _service_user_can_run(sys.executable):
+        return sys.executable
+    candidate = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    if Path(candidate).exists() and _service_user_can_run(candidate):
+        say(f"using {candidate} for .venv: the `{SERVICE_USER}` user cannot read {sys.base_prefix}")
+        return candidate
+    say(f"note: the `{SERVICE_USER}` user cannot read {sys.base_prefix}; running as root with "
+        "[security] run_as will fail to import modules")
+    return sys.executable
+
+
+def _service_user_can_run(python: str) -> bool:
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        return True  # nothing to switch to
+    probe = subprocess.run(["runuser", "-u", SERVICE_USER, "--", python, "-c", "import configparser, ssl"],
+                           capture_output=True, cwd="/")
+    return probe.returncode == 0
+
+
 def setup(extras: tuple[str, ...] = ()) -> None:
-    """Create .venv and install the pinned dependencies (skipped when unchanged)."""
+    """Create .venv and install the pinned dependencies (skipped when already there)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = list(project["dependencies"])
     for extra in extras:
         wanted += project["optional-dependencies"][extra]
+    base = base_python()
     stamp = VENV / ".tandem-deps"
     try:
         installed = json.loads(stamp.read_text())
     except (OSError, ValueError):
         installed = {}
-    if installed.get("python") == sys.version and set(wanted) <= set(installed.get("packages", [])) \
-            and venv_python().exists():
+    if installed.get("python") != base and VENV.exists():
+        say(f"recreating {VENV.relative_to(ROOT)} for {base}")
+        shutil.rmtree(VENV)
+        installed = {}
+    if set(wanted) <= set(installed.get("packages", [])) and venv_python().exists():
         return
     if not venv_python().exists():
         say(f"creating virtualenv {VENV.relative_to(ROOT)}")
-        sh([sys.executable, "-m", "venv", str(VENV)])
+        sh([base, "-m", "venv", str(VENV)])
     say(f"installing {len(wanted)} pinned packages")
     sh([str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *wanted])
-    if installed.get("python") != sys.version:
-        installed = {"python": sys.version, "packages": []}
-    stamp.write_text(json.dumps({"python": sys.version,
-                                 "packages": sorted(set(installed["packages"]) | set(wanted))}))
+    stamp.write_text(json.dumps({"python": base,
+                                 "packages": sorted(set(installed.get("packages", [])) | set(wanted))}))
 
 
 def build_panel() -> None:
@@ -214,9 +244,9 @@ def _wait_ready(process: subprocess.Popen, timeout: float = 120) -> bool:
 
 def cmd_run(_args) -> int:
     ensure_system_packages()
+    ensure_service_user()
     setup()
     build_panel()
-    ensure_service_user()
     config = _run_config()
     if os.geteuid() == 0:
         # The service user needs to reach ./var (and the code) below this checkout.
@@ -259,6 +289,7 @@ def _sources_digest() -> str:
 
 
 def cmd_binary(_args=None) -> int:
+    ensure_service_user()
     setup(("build",))
     build_panel()
     binary = DIST / "tandem"
@@ -286,8 +317,8 @@ def cmd_deb(_args=None) -> int:
 
 def cmd_test(args) -> int:
     ensure_system_packages()
-    setup(("test", "build"))
     ensure_service_user()
+    setup(("test", "build"))
     cmd_binary()
     pytest = [str(venv_python()), "-m", "pytest", *args.pytest_args]
     say("running the test suite: " + " ".join(pytest[1:]))
