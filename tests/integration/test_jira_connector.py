@@ -1,0 +1,312 @@
+"""The Jira connector (appliance/connectors/jira.py) against the Jira emulator in both flavours
+(Cloud: REST v3 + ADF; Data Center: REST v2 + wiki markup), through the real OutboundClient."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from appliance.config import OutboundConfig
+from appliance.connectors.base import (RemoteAuthError, RemoteItemError, RemoteNotFound, RetriableRemoteError,
+                                       WebhookEvent)
+from appliance.connectors.jira import JiraConnector, jql_bound
+from appliance.outbound import OutboundClient, RetryPolicy
+from tests.fakes.jira import JiraEmulator
+from tests.fakes.server import serve
+
+FAST = RetryPolicy(max_attempts=8, base_delay=0.005, max_delay=0.02, max_wait=5)
+DESCRIPTION = "Steps:\n\n- plug in\n- press **power**\n\nSee [docs](https://example.com/docs)."
+
+
+class Clock:
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture(params=["cloud", "server"])
+async def world(request):
+    clock = Clock(datetime(2026, 11, 28, 20, 30, 5, 250000, tzinfo=timezone.utc))
+    emu = JiraEmulator(request.param, clock=clock)
+    config = SimpleNamespace(outbound=OutboundConfig())
+    async with serve(emu.app) as url, \
+            OutboundClient(config, ["127.0.0.1"], retry=FAST, rate=1000, burst=1000, tenant="acme") as client:
+        def connector(user=emu.alice, **options) -> JiraConnector:
+            if emu.cloud:
+                credentials = {"email": user.email, "token": user.token}
+            else:
+                credentials = {"token": user.token}
+            http = client.for_connection(f"jira-{user.name}", url, JiraConnector.auth_headers(credentials))
+            return JiraConnector(http, options)
+        yield SimpleNamespace(emu=emu, url=url, clock=clock, client=client, connector=connector,
+                              jira=connector(), project=emu.projects["PROJ"].id)
+
+
+async def create(world, title="Printer on fire", marker="m-1", **fields):
+    return await world.jira.create_item(world.project, "Bug", {"title": title, **fields}, marker)
+
+
+async def test_test_reports_account_projects_and_permissions(world):
+    report = await world.jira.test()
+    assert report.ok and report.account.name == "Alice Admin"
+    assert report.account.id == (world.emu.alice.account_id if world.emu.cloud else report.account.id)
+    assert [c.key for c in report.containers] == ["PROJ"]
+    assert set(report.permissions) >= {"read", "create", "write", "transition", "comment", "attach"}
+    assert "Europe/Berlin" in report.detail
+    world.emu.bob.access["PROJ"] = "read"
+    bob = await world.connector(world.emu.bob).test()
+    assert bob.ok and bob.permissions == ["read"]
+    if not world.emu.cloud:   # Data Center also takes username + password
+        http = world.client.for_connection("jira-basic", world.url, JiraConnector.auth_headers(
+            {"username": "bob", "password": "bob-pass"}))
+        assert (await JiraConnector(http).test()).account.login == "bob"
+    bob_connection = world.connector(world.emu.bob)
+    world.emu.bob.token = world.emu.bob.password = "revoked"
+    denied = await bob_connection.test()
+    assert not denied.ok and denied.account is None and "401" in denied.detail
+
+
+async def test_describe_project(world):
+    info = await world.jira.describe(world.project)
+    assert info.key == "PROJ" and info.item_types == ["Task", "Bug", "Story"]
+    assert [(s.name, s.category) for s in info.statuses] == [
+        ("To Do", "todo"), ("In Progress", "in_progress"), ("Done", "done")]
+    fields = {f.id: f for f in info.fields}
+    assert fields["title"].required and fields["description"].type == "richtext"
+    assert (fields["customfield_10010"].type, fields["customfield_10010"].custom) == ("number", True)
+    assert fields["customfield_10011"].options == ["Red", "Blue"]
+    assert fields["labels"].type == "labels" and fields["fix_versions"].options == ["1.0", "2.0"]
+    assert info.priorities == ["Highest", "High", "Medium", "Low", "Lowest"]
+    users = await world.jira.list_users(world.project, "bob")
+    assert [u.name for u in users] == ["Bob Builder"]
+
+
+async def test_create_get_update_with_marker_and_rich_text(world):
+    emu = world.emu
+    bob = (await world.jira.list_users(world.project, "bob"))[0].to_dict()
+    item = await create(world, description=DESCRIPTION, priority="High", labels=["printer", "floor-2"],
+                        assignees=[bob], due_date="2026-12-24", fix_versions=["2.0"],
+                        customfield_10010=5, customfield_10011="Blue", status="In Progress")
+    assert (item.key, item.type, item.marker) == ("PROJ-1", "Bug", "m-1")
+    f = item.fields
+    assert (f["title"], f["description"], f["status"], f["priority"]) == (
+        "Printer on fire", DESCRIPTION, "In Progress", "High")
+    assert f["labels"] == ["floor-2", "printer"] and f["assignees"] == [bob]
+    assert f["reporter"]["name"] == "Alice Admin" and f["due_date"] == "2026-12-24"
+    assert (f["fix_versions"], f["customfield_10010"], f["customfield_10011"]) == (["2.0"], 5.0, "Blue")
+    assert item.updated_at.tzinfo == timezone.utc and item.url.endswith("/browse/PROJ-1")
+    stored = emu.issues[item.id]
+    assert stored.properties == {"tandem.sync": {"marker": "m-1"}}
+    if emu.cloud:
+        assert stored.fields["description"]["type"] == "doc"
+    else:
+        assert "*power*" in stored.fields["description"] and "[docs|https://example.com/docs]" in \
+            stored.fields["description"]
+
+    updated = await world.jira.update_item(world.project, item.id, {"title": "Printer fixed",
+                                                                    "assignees": [], "labels": []})
+    assert (updated.fields["title"], updated.fields["assignees"], updated.fields["labels"]) == (
+        "Printer fixed", [], [])
+    assert updated.fields["description"] == DESCRIPTION and updated.marker == "m-1"
+
+    done = await world.jira.update_item(world.project, item.id, {"status": "Done"})
+    assert (done.fields["status"], done.fields["resolution"]) == ("Done", "Done")
+    back = await world.jira.update_item(world.project, item.id, {"status": "In Progress"})
+    assert (back.fields["status"], back.fields["resolution"]) == ("In Progress", None)   # via Reopen
+    wont = await world.jira.update_item(world.project, item.id, {"status": "Done", "resolution": "Won't Do"})
+    assert wont.fields["resolution"] == "Won't Do"
+    with pytest.raises(RemoteItemError):
+        await world.jira.update_item(world.project, item.id, {"resolution": "Duplicate"})
+    with pytest.raises(RemoteItemError) as nowhere:
+        await world.jira.update_item(world.project, item.id, {"status": "Blocked"})
+    assert nowhere.value.details == {"status": "cannot reach 'Blocked'"}
+    writes = emu.writes_by(emu.alice)
+    assert (writes[0].method, writes[0].issue_key) == ("POST", "PROJ-1") and emu.writes_by(emu.bob) == []
+
+
+async def test_find_by_marker_with_jql_and_with_the_scan_fallback(world):
+    first = await create(world, marker="intent-1")
+    await create(world, title="other", marker="intent-2")
+    assert (await world.jira.find_by_marker(world.project, "intent-1")).id == first.id
+    assert await world.jira.find_by_marker(world.project, "intent-9") is None
+    world.emu.property_search = False   # Jira without an index for the property
+    assert (await world.jira.find_by_marker(world.project, "intent-1")).id == first.id
+    assert await world.jira.find_by_marker(world.project, "intent-9") is None
+
+
+async def test_failed_create_leaves_nothing_and_is_reported_retriable(world):
+    await world.jira.test()
+    failed = []
+
+    def fail_create(request):
+        if request.method == "POST" and request.path.endswith("/issue") and not failed:
+            failed.append(request.path)
+            return web.Response(status=502, text="Bad Gateway")
+        return None
+
+    world.emu.knobs.fault = fail_create
+    with pytest.raises(RetriableRemoteError):
+        await create(world, marker="intent-x")
+    assert await world.jira.find_by_marker(world.project, "intent-x") is None
+    assert (await create(world, marker="intent-x")).marker == "intent-x"
+
+
+async def test_changed_since_minute_granularity_and_time_zone(world):
+    clock, jira = world.clock, world.jira
+    a = await create(world, title="a")                           # 21:30:05.250 Berlin
+    clock.tick(seconds=20)
+    b = await create(world, title="b")                           # 21:30:25.250
+    since = datetime(2026, 11, 28, 20, 30, 10, tzinfo=timezone.utc)
+    page = await jira.changed_since(world.project, since, None)
+    assert [i.key for i in page.items] == [b.key] and page.next_cursor is None
+    assert jql_bound(since, world.emu.tz) == "2026/11/28 21:30"
+    # An edit in the same minute as the last poll, after it, is not lost.
+    clock.tick(seconds=10)
+    await jira.update_item(world.project, a.id, {"title": "a2"})  # 21:30:35.250
+    poll_start = datetime(2026, 11, 28, 20, 30, 30, tzinfo=timezone.utc)
+    page = await jira.changed_since(world.project, poll_start, None)
+    assert [(i.key, i.fields["title"]) for i in page.items] == [(a.key, "a2")]
+    everything = await jira.changed_since(world.project, None, None)
+    assert [i.key for i in everything.items] == [b.key, a.key]
+
+
+async def test_changed_since_reads_jql_in_the_account_time_zone(world):
+    # The account's profile zone (myself.timeZone) is how Jira reads JQL dates, whatever zone
+    # the server prints timestamps in.
+    world.emu.alice.time_zone = "America/New_York"
+    item = await create(world)                                   # 20:30:05 UTC = 15:30 New York
+    since = datetime(2026, 11, 28, 20, 30, tzinfo=timezone.utc)
+    assert [i.key for i in (await world.jira.changed_since(world.project, since, None)).items] == [item.key]
+    assert item.updated_at == datetime(2026, 11, 28, 20, 30, 5, 250000, tzinfo=timezone.utc)
+
+
+def test_jql_bound_is_never_later_than_since():
+    berlin = ZoneInfo("Europe/Berlin")
+    assert jql_bound(datetime(2026, 7, 1, 10, 15, 59, tzinfo=timezone.utc), berlin) == "2026/07/01 12:15"
+    # 02:30 on 2026-10-25 happens twice in Berlin; Jira may read it as the later one.
+    assert jql_bound(datetime(2026, 10, 25, 0, 30, 20, tzinfo=timezone.utc), berlin) == "2026/10/25 01:30"
+
+
+async def test_changed_since_pages_stably_while_items_change(world):
+    clock, jira = world.clock, world.jira
+    items = []
+    for n in range(7):
+        clock.tick(seconds=7)
+        items.append(await create(world, title=f"item {n}", marker=f"m{n}"))
+    page = await jira.changed_since(world.project, None, None, page_size=3)
+    assert [i.fields["title"] for i in page.items] == ["item 0", "item 1", "item 2"]
+    clock.tick(seconds=1)
+    await jira.update_item(world.project, items[1].id, {"title": "item 1 again"})   # moves to the end
+    seen = [i.fields["title"] for i in page.items]
+    while page.next_cursor:
+        page = await jira.changed_since(world.project, None, page.next_cursor, page_size=3)
+        seen += [i.fields["title"] for i in page.items]
+    assert seen == ["item 0", "item 1", "item 2", "item 3", "item 4", "item 5", "item 6", "item 1 again"]
+
+
+async def test_comments_with_markers(world):
+    item = await create(world)
+    ours = await world.jira.add_comment(world.project, item.id, "Ordered **toner**", "c-1")
+    assert (ours.marker, ours.body) == ("c-1", "Ordered **toner**")
+    bob = world.connector(world.emu.bob)
+    await bob.add_comment(world.project, item.id, "Thanks", "bob-side")
+    async with aiohttp.ClientSession(headers={"Authorization": world.emu.auth_header(world.emu.bob)}) as s:
+        api = f"{world.url}/rest/api/{'3' if world.emu.cloud else '2'}"
+        body = ({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+            {"type": "text", "text": "by hand"}]}]} if world.emu.cloud else "by hand")
+        async with s.post(f"{api}/issue/{item.id}/comment", json={"body": body}) as response:
+            assert response.status == 201
+    comments = await world.jira.list_comments(world.project, item.id)
+    assert [(c.body, c.marker, c.author.name) for c in comments] == [
+        ("Ordered **toner**", "c-1", "Alice Admin"), ("Thanks", "bob-side", "Bob Builder"),
+        ("by hand", None, "Bob Builder")]
+    assert len((await world.jira.get_item(world.project, item.id)).comments) == 3
+
+
+async def test_attachments_stream_up_and_down(world):
+    item = await create(world)
+    payload = bytes(range(256)) * 5000
+
+    async def chunks():
+        for start in range(0, len(payload), 100_000):
+            yield payload[start:start + 100_000]
+
+    world.emu.knobs.fail_next(1, 429, retry_after=0.01)   # the multipart body is sent again
+    ref = await world.jira.upload_attachment(world.project, item.id, "dump.bin", chunks(), len(payload),
+                                             "application/octet-stream")
+    assert (ref.filename, ref.size) == ("dump.bin", len(payload))
+    listed = (await world.jira.get_item(world.project, item.id)).attachments
+    assert [a.id for a in listed] == [ref.id]
+    got = b"".join([chunk async for chunk in world.jira.download_attachment(listed[0])])
+    assert got == payload
+
+
+async def test_retries_rate_limits_and_error_classes(world):
+    emu, jira = world.emu, world.jira
+    item = await create(world)
+    before = jira.http.stats.snapshot()
+    emu.knobs.rate_limit_rate, emu.knobs.retry_after = 0.25, 0.01
+    emu.knobs.error_rate = 0.1
+    for n in range(5):
+        await jira.update_item(world.project, item.id, {"title": f"t{n}"})
+        assert (await jira.get_item(world.project, item.id)).fields["title"] == f"t{n}"
+    assert len((await jira.changed_since(world.project, None, None)).items) == 1
+    emu.knobs.rate_limit_rate = emu.knobs.error_rate = 0
+    stats = jira.http.stats - before
+    assert stats.retries > 0 and stats.rate_limited > 0 and emu.knobs.failures[429] > 0
+    assert emu.knobs.failures[503] > 0
+
+    with pytest.raises(RemoteNotFound):
+        await jira.get_item(world.project, "99999")
+    with pytest.raises(RemoteItemError) as refused:
+        await jira.update_item(world.project, item.id, {"labels": ["two words"]})
+    assert refused.value.details == {"labels": "The label 'two words' contains spaces which is invalid."}
+    emu.bob.access["PROJ"] = "read"
+    with pytest.raises(RemoteAuthError):
+        await world.connector(emu.bob).update_item(world.project, item.id, {"title": "x"})
+    emu.alice.token = emu.alice.password = "revoked"
+    with pytest.raises(RemoteAuthError):
+        await jira.get_item(world.project, item.id)
+
+
+async def test_webhooks_registered_delivered_verified_and_parsed(world):
+    received: list[tuple[dict, bytes, str]] = []
+    arrived = asyncio.Event()
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append((dict(request.headers), await request.read(), request.match_info["secret"]))
+        arrived.set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hooks/jira/{secret}", receive)
+    async with serve(app) as hook_base:
+        hook_id = await world.jira.register_webhook(world.project, f"{hook_base}/hooks/jira/s3cret")
+        assert hook_id
+        bob = world.connector(world.emu.bob)
+        item = await bob.create_item(world.project, "Task", {"title": "from a human"}, "bob-1")
+        await asyncio.wait_for(arrived.wait(), 1)
+        await world.emu.drain()
+    headers, body, secret_in_url = received[0]
+    jira = world.jira
+    assert await jira.verify_webhook({**headers, "X-Tandem-Webhook-Secret": secret_in_url}, body, "s3cret")
+    assert not await jira.verify_webhook({**headers, "X-Tandem-Webhook-Secret": "guess"}, body, "s3cret")
+    assert not await jira.verify_webhook(headers, body, "s3cret")
+    signed = {"X-Hub-Signature": "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()}
+    assert await jira.verify_webhook(signed, body, "s3cret")
+    assert await jira.parse_webhook(headers, body) == [WebhookEvent(world.project, item.id, "created")]
+    assert await jira.parse_webhook(headers, b"not json") == []
+    assert await jira.parse_webhook(headers, b'{"webhookEvent": "board_created"}') == []
