@@ -13,14 +13,12 @@ import asyncio
 import getpass
 import json
 import logging
-import os
-import secrets
 import sys
 from pathlib import Path
 
 from appliance import __version__, exitcodes, logs
 from appliance.config import Config, default_path, load_config, redacted
-from appliance.errors import ConfigurationError, TandemError
+from appliance.errors import ConfigurationError, FatalError, TandemError
 
 log = logging.getLogger("tandem")
 
@@ -48,9 +46,13 @@ def _parser() -> argparse.ArgumentParser:
 
     tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", metavar="ACTION")
     tenant.required = True
-    create = tenant.add_parser("create", help="create a tenant: schema, role, migrations")
+    create = tenant.add_parser("create", help="create a tenant: schema, role, migrations (and its first admin)")
     create.add_argument("slug")
     create.add_argument("--name", default="", help="display name")
+    create.add_argument("--admin-email", metavar="EMAIL", help="create the tenant's first admin user")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the first admin's password from standard input (otherwise one is generated "
+                             "and printed once)")
     listing = tenant.add_parser("list", help="list tenants with their worker state")
     listing.add_argument("--json", action="store_true")
     for action in ("disable", "enable"):
@@ -67,7 +69,47 @@ def _parser() -> argparse.ArgumentParser:
                               help="read the password from standard input (otherwise one is generated and "
                                    "printed once)")
     admin.add_parser("list", help="list cluster admins")
+    for action, what in _ACCOUNT_ACTIONS.items():
+        account = admin.add_parser(action, help=what.format(who="a cluster admin"))
+        account.add_argument("email")
+        if action == "reset-password":
+            _password_stdin(account)
+
+    user = sub.add_parser("user", help="manage a tenant's users").add_subparsers(dest="action", metavar="ACTION")
+    user.required = True
+    user_create = user.add_parser("create", help="create a user of a tenant")
+    _tenant_option(user_create)
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument("--role", required=True, choices=("admin", "editor", "viewer"))
+    user_create.add_argument("--name", default="", help="display name")
+    _password_stdin(user_create)
+    user_list = user.add_parser("list", help="list a tenant's users")
+    _tenant_option(user_list)
+    user_list.add_argument("--json", action="store_true")
+    for action, what in _ACCOUNT_ACTIONS.items():
+        account = user.add_parser(action, help=what.format(who="a user of a tenant"))
+        _tenant_option(account)
+        account.add_argument("--email", required=True)
+        if action == "reset-password":
+            _password_stdin(account)
     return parser
+
+
+_ACCOUNT_ACTIONS = {
+    "disable": "disable {who}: its sessions end, its API tokens stop working",
+    "enable": "enable {who} again",
+    "unlock": "lift the sign-in lock-out of {who}",
+    "reset-password": "set a new password for {who} (ends its sessions, lifts a lock-out)",
+}
+
+
+def _tenant_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenant", required=True, metavar="SLUG", help="the tenant")
+
+
+def _password_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input (otherwise one is generated and printed once)")
 
 
 def _subparser_class(common: argparse.ArgumentParser):
@@ -127,6 +169,8 @@ def _dispatch(args: argparse.Namespace, config: Config) -> int:
             return asyncio.run(_tenant(config, key, args))
         if args.command == "admin":
             return asyncio.run(_admin(config, key, args))
+        if args.command == "user":
+            return asyncio.run(_user(config, key, args))
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -153,9 +197,18 @@ async def _tenant(config: Config, key, args: argparse.Namespace) -> int:
     async with db.control(config, key, application_name="tandem cli") as conn:
         await _require_migrated(conn)
         if args.action == "create":
-            tenant = await tenants.create_tenant(config, key, conn, args.slug, display_name=args.name)
+            password = generated = None
+            if args.admin_email is not None:
+                password, generated = _new_password(config, args.password_stdin)
+            elif args.password_stdin:
+                raise ConfigurationError("--password-stdin is the first admin's password: give --admin-email too")
+            tenant = await tenants.create_tenant(config, key, conn, args.slug, display_name=args.name,
+                                                 admin_email=args.admin_email, admin_password=password)
             print(f"created tenant {tenant.slug}: https://{tenant.slug}.{config.cluster.domain}/ "
                   f"(schema {tenant.schema_name}, role {tenant.role_name})")
+            if args.admin_email is not None:
+                print(f"created admin {args.admin_email.strip()} of tenant {tenant.slug}")
+                _print_generated(generated)
         elif args.action == "list":
             rows = await tenants.list_tenants(conn)
             if args.json:
@@ -178,23 +231,100 @@ async def _tenant(config: Config, key, args: argparse.Namespace) -> int:
 
 
 async def _admin(config: Config, key, args: argparse.Namespace) -> int:
-    from appliance import accounts, db
+    from appliance import db, scope
+    password = generated = None
+    if args.action in ("create", "reset-password"):
+        password, generated = _new_password(config, args.password_stdin)
     async with db.control(config, key, application_name="tandem cli") as conn:
         await _require_migrated(conn)
-        if args.action == "create":
-            generated = not args.password_stdin
-            password = secrets.token_urlsafe(15) if generated else _read_password()
-            await accounts.create_cluster_admin(conn, args.email, password, actor="cli")
-            print(f"created cluster admin {args.email}")
-            if generated:
-                print(f"password (shown once): {password}")
-        elif args.action == "list":
-            rows = await accounts.list_cluster_admins(conn)
-            _print_table(["EMAIL", "CREATED", "DISABLED"],
-                         [[r["email"], r["created_at"].isoformat(timespec="seconds"),
-                           r["disabled_at"].isoformat(timespec="seconds") if r["disabled_at"] else "-"]
-                          for r in rows])
+        async with scope.console_transaction(conn):
+            await _account_command(config, conn, args, args.email if args.action != "list" else "",
+                                   "admin", password, where="cluster admin")
+    if args.action in ("create", "reset-password"):
+        _print_generated(generated)
     return exitcodes.OK
+
+
+async def _user(config: Config, key, args: argparse.Namespace) -> int:
+    from appliance import db, scope, tenants
+    password = generated = None
+    if args.action in ("create", "reset-password"):
+        password, generated = _new_password(config, args.password_stdin)
+    async with db.control(config, key, application_name="tandem cli") as conn:
+        await _require_migrated(conn)
+        tenant = await tenants.get_tenant(conn, args.tenant)
+        if tenant.state == "deleting":
+            raise FatalError(f"tenant {tenant.slug} is being deleted")
+        # As the tenant's role, in its schema: the database confines the command to this tenant.
+        async with scope.tenant_transaction(conn, tenant.schema_name, tenant.role_name):
+            await _account_command(config, conn, args, getattr(args, "email", ""), getattr(args, "role", ""),
+                                   password, where=f"user of tenant {tenant.slug}")
+    if args.action in ("create", "reset-password"):
+        _print_generated(generated)
+    return exitcodes.OK
+
+
+async def _account_command(config: Config, conn, args: argparse.Namespace, email: str, role: str,
+                           password: str | None, where: str) -> None:
+    """One `admin`/`user` action on a connection already scoped to the realm."""
+    from appliance import accounts
+    min_length = config.auth.password_min_length
+    if args.action == "create":
+        user = await accounts.create_user(conn, email, password, role, actor="cli", min_length=min_length,
+                                          display_name=getattr(args, "name", ""))
+        print(f"created {where} {user.email}" + ("" if where == "cluster admin" else f" ({user.role})"))
+        return
+    if args.action == "list":
+        users = await accounts.list_users(conn)
+        if getattr(args, "json", False):
+            print(json.dumps([_user_dict(u) for u in users], indent=2, default=str))
+            return
+        _print_table(["EMAIL", "ROLE", "STATE", "LAST LOGIN", "CREATED", "NAME"],
+                     [[u.email, u.role, _state(u), _when(u.last_login_at), _when(u.created_at), u.display_name]
+                      for u in users])
+        return
+    user = await accounts.find_user(conn, email)
+    if args.action in ("disable", "enable"):
+        await accounts.update_user(conn, user.id, actor="cli", disabled=args.action == "disable")
+        print(f"{where} {user.email} {args.action}d")
+    elif args.action == "unlock":
+        await accounts.unlock_user(conn, user.id, actor="cli")
+        print(f"{where} {user.email} unlocked" + ("" if user.locked else " (it was not locked)"))
+    elif args.action == "reset-password":
+        await accounts.reset_password(conn, user.id, password, actor="cli", min_length=min_length)
+        print(f"password of {where} {user.email} reset; its sessions ended")
+
+
+def _new_password(config: Config, from_stdin: bool) -> tuple[str, str | None]:
+    """(password to set, the same if generated else None), before any database work."""
+    from appliance import accounts
+    if from_stdin:
+        return _read_password(), None
+    password = accounts.generate_password(config.auth.password_min_length)
+    return password, password
+
+
+def _print_generated(generated: str | None) -> None:
+    # Printed only after the transaction committed: never a password that was not stored.
+    if generated is not None:
+        print(f"password (shown once): {generated}")
+
+
+def _state(user) -> str:
+    if user.disabled_at is not None:
+        return "disabled"
+    return "locked" if user.locked else "active"
+
+
+def _when(moment) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"
+
+
+def _user_dict(user) -> dict:
+    return {"id": user.id, "email": user.email, "role": user.role, "display_name": user.display_name,
+            "state": _state(user), "disabled_at": user.disabled_at, "locked_until": user.locked_until,
+            "failed_logins": user.failed_logins, "last_login_at": user.last_login_at,
+            "created_at": user.created_at}
 
 
 async def _require_migrated(conn) -> None:

@@ -14,7 +14,7 @@ import logging
 import socket
 from dataclasses import dataclass, field
 
-from appliance.config import Config
+from appliance.config import Config, parse_listen
 from appliance.errors import ConfigurationError, PermissionProblem
 
 log = logging.getLogger(__name__)
@@ -24,17 +24,22 @@ BACKLOG = 1024
 
 @dataclass
 class Listeners:
-    """`https[i]` / `redirect[i]`: web worker i's sockets, one per configured address."""
+    """`https[i]` / `redirect[i]` / `metrics[i]`: web worker i's sockets, one per configured address."""
 
     https: list[list[socket.socket]] = field(default_factory=list)
     redirect: list[list[socket.socket]] = field(default_factory=list)
+    metrics: list[list[socket.socket]] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
 
     def for_worker(self, index: int) -> tuple[list[socket.socket], list[socket.socket]]:
         return self.https[index], self.redirect[index]
 
+    def metrics_for(self, index: int) -> list[socket.socket]:
+        """Web worker `index`'s sockets of the separate metrics listener (none unless configured)."""
+        return self.metrics[index]
+
     def all(self) -> list[socket.socket]:
-        return [s for group in self.https + self.redirect for s in group]
+        return [s for group in self.https + self.redirect + self.metrics for s in group]
 
     def close(self) -> None:
         for sock in self.all():
@@ -45,20 +50,23 @@ def bind(config: Config) -> Listeners:
     """Bind and listen on every address for every web worker.
 
     `[http] redirect_listen` is bound only when TLS is on (with tls.mode "off" there is
-    nothing to redirect to). Raises ConfigurationError (PermissionProblem for a port
-    that needs root) with one line naming the key and the address.
+    nothing to redirect to); `[metrics] listen` (plain HTTP) only when metrics are
+    enabled. Raises ConfigurationError (PermissionProblem for a port that needs root)
+    with one line naming the key and the address.
     """
     listeners = Listeners()
     workers = config.http.workers
-    groups = [("listen", config.http.listen_addresses(), listeners.https)]
     redirect = config.http.redirect_addresses() if config.tls.mode != "off" else []
-    groups.append(("redirect_listen", redirect, listeners.redirect))
+    metrics = [parse_listen(config.metrics.listen)] if config.metrics.enabled and config.metrics.listen else []
+    groups = [("[http] listen", config.http.listen_addresses(), listeners.https),
+              ("[http] redirect_listen", redirect, listeners.redirect),
+              ("[metrics] listen", metrics, listeners.metrics)]
     for _, _, target in groups:
         target.extend([] for _ in range(workers))
     try:
         for key, addresses, target in groups:
             for host, port in addresses:
-                where = f"[http] {key}: {_show(host, port)}"
+                where = f"{key}: {_show(host, port)}"
                 family, address = _resolve(host, port, where)
                 # Probe without SO_REUSEPORT first: sockets with it may share a port with
                 # another process of the same user, so a second `tandem run` (or anything
@@ -66,7 +74,8 @@ def bind(config: Config) -> Listeners:
                 _bind_one(family, address, where, reuse_port=False).close()
                 for index in range(workers):
                     target[index].append(_bind_one(family, address, where, reuse_port=True))
-                listeners.addresses.append(_show(host, port))
+                if target is not listeners.metrics:
+                    listeners.addresses.append(_show(host, port))
     except BaseException:
         listeners.close()
         raise

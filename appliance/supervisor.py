@@ -35,7 +35,7 @@ import asyncpg  # noqa: F401
 
 from appliance import pgembed
 
-from appliance import __version__, db, exitcodes, keys, listeners, logs, migrator, nodes, privileges, proc
+from appliance import __version__, db, exitcodes, keys, listeners, logs, metrics, migrator, nodes, privileges, proc
 from appliance import reconcile, sdnotify, tenants, tls, webworker, worker
 from appliance.children import Child, Slot, SupervisedPostgres, backoff, fork_child
 from appliance.config import Config, load_config
@@ -123,6 +123,9 @@ class Supervisor:
         privileges.drop_to(config.security.run_as)
         privileges.check_writable(config.paths.data_dir)
         self.key = keys.ensure_key(config.security.key_file)
+        if config.metrics.enabled:
+            # Before any fork: every child writes its metrics there (see appliance.metrics).
+            metrics.use_directory(config.socket_dir / "metrics")
         if config.database.managed:
             self._start_postgres()
         if config.tls.mode == "self-signed":
@@ -185,10 +188,11 @@ class Supervisor:
     def _start_web(self, index: int) -> None:
         slot = self.web[index]
         own, redirect = self.listeners.for_worker(index)
-        keep = set(own) | set(redirect)
+        scrape = self.listeners.metrics_for(index)
+        keep = set(own) | set(redirect) | set(scrape)
 
         def target(channel_fd: int) -> None:
-            webworker.main(self.config, self.config_path, index, own, redirect, channel_fd)
+            webworker.main(self.config, self.config_path, index, own, redirect, channel_fd, scrape)
 
         self._fork(slot, target, keep)
 
@@ -325,6 +329,7 @@ class Supervisor:
     def _child_exited(self, pid: int, status: int) -> None:
         child = self.children.pop(pid)
         slot = self._slot_of.pop(pid)
+        metrics.process_gone(pid)
         if child.channel.fd in self._by_fd:
             self._read(child)  # its last words: a `fail` line written just before exiting
             self._forget_channel(child)

@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from appliance import audit, migrator, scram
+from appliance import accounts, audit, migrator, scope, scram
 from appliance.errors import AlreadyExists, ConfigurationError, FatalError, MigrationError, NotFound
 from appliance.identifiers import quote_ident, tenant_role, tenant_schema, validate_slug
 
@@ -61,6 +61,13 @@ class TenantInfo(Tenant):
         return data
 
 
+@dataclass(frozen=True)
+class CreatedTenant(Tenant):
+    """What create_tenant made: the tenant, and the id of its first admin when it named one."""
+
+    admin_id: int | None = None
+
+
 def _tenant(row: asyncpg.Record) -> Tenant:
     return Tenant(row["id"], row["slug"], row["schema_name"], row["role_name"], row["state"],
                   row["display_name"])
@@ -93,8 +100,10 @@ async def list_tenants(conn: asyncpg.Connection) -> list[TenantInfo]:
 
 
 async def create_tenant(config, key, conn: asyncpg.Connection, slug: str, display_name: str = "",
-                        actor: str = "cli", *, migrations_dir=None) -> Tenant:
-    """Create tenant `slug`: row, role, schema and its migrations, in one transaction.
+                        actor: str = "cli", *, migrations_dir=None, admin_email: str | None = None,
+                        admin_password: str | None = None, client_addr: str | None = None) -> CreatedTenant:
+    """Create tenant `slug`: row, role, schema, its migrations and, with `admin_email`
+    and `admin_password`, its first admin user, in one transaction.
 
     Atomic on purpose: the supervisor (which starts a worker for every committed
     active row) never sees a tenant whose schema is not migrated yet, and a failed
@@ -103,9 +112,15 @@ async def create_tenant(config, key, conn: asyncpg.Connection, slug: str, displa
 
     Raises InvalidIdentifier (bad slug), AlreadyExists (slug taken, or its role or
     schema left over in the server), ConfigurationError (the server would let the
-    new role create objects outside its schema), MigrationError (nothing created).
+    new role create objects outside its schema), MigrationError (nothing created),
+    accounts.InvalidEmail / PasswordRejected (checked first: nothing created).
     """
     validate_slug(slug)
+    if admin_email is not None:
+        if admin_password is None:
+            raise ValueError("admin_email needs admin_password")
+        admin_email = accounts.normalise_email(admin_email)
+        accounts.check_password(admin_password, admin_email, config.auth.password_min_length)
     schema = tenant_schema(slug)
     role = tenant_role(config.cluster.name, slug)
     qrole, qschema = quote_ident(role), quote_ident(schema)
@@ -128,8 +143,13 @@ async def create_tenant(config, key, conn: asyncpg.Connection, slug: str, displa
                 await conn.execute(f"GRANT {qrole} TO CURRENT_USER")
                 await conn.execute(f"CREATE SCHEMA {qschema} AUTHORIZATION {qrole}")
                 await audit.record(conn, actor, "tenant.create", slug,
-                                   {"schema": schema, "role": role, "display_name": display_name})
+                                   {"schema": schema, "role": role, "display_name": display_name,
+                                    "admin": admin_email}, client_addr)
                 applied = await migrator.apply_tenant(conn, schema, role, migrations_dir)
+                admin_id = None
+                if admin_email is not None:
+                    admin_id = await _first_admin(config, conn, schema, role, admin_email, admin_password,
+                                                  actor, client_addr)
         except (asyncpg.UniqueViolationError, asyncpg.DuplicateObjectError, asyncpg.DuplicateSchemaError) as exc:
             # Another admin created it between our check and our transaction.
             raise AlreadyExists(f"tenant {slug!r} already exists ({exc})") from exc
@@ -137,7 +157,19 @@ async def create_tenant(config, key, conn: asyncpg.Connection, slug: str, displa
             raise MigrationError(f"tenant {slug} not created: {exc}") from exc
     log.info("created tenant %s (schema %s, role %s, %d migrations)", slug, schema, role, len(applied),
              extra={"tenant": slug})
-    return Tenant(tenant_id, slug, schema, role, "active", display_name)
+    return CreatedTenant(tenant_id, slug, schema, role, "active", display_name, admin_id)
+
+
+async def _first_admin(config, conn: asyncpg.Connection, schema: str, role: str, email: str, password: str,
+                       actor: str, client_addr: str | None) -> int:
+    """The new tenant's first admin, inside create_tenant's transaction, as the tenant."""
+    async with scope.tenant_transaction(conn, schema, role):
+        user = await accounts.create_user(conn, email, password, "admin", actor=actor, client_addr=client_addr,
+                                          min_length=config.auth.password_min_length)
+    # SET LOCAL made in a savepoint outlives it: back to the control login for the rest.
+    await conn.execute("SET LOCAL ROLE NONE")
+    await conn.execute("SET LOCAL search_path TO DEFAULT")
+    return user.id
 
 
 async def _check_free(conn: asyncpg.Connection, slug: str, schema: str, role: str) -> None:
@@ -165,9 +197,11 @@ async def _refuse_open_schemas(conn: asyncpg.Connection, role: str) -> None:
                                  f"isolated; as the schema owner run: REVOKE CREATE ON SCHEMA {names} FROM PUBLIC")
 
 
-async def set_state(conn: asyncpg.Connection, slug: str, state: str, actor: str) -> Tenant:
+async def set_state(conn: asyncpg.Connection, slug: str, state: str, actor: str, *,
+                    client_addr: str | None = None) -> Tenant:
     """Enable ("active") or disable ("disabled") a tenant; the supervisor starts or stops
-    its worker within seconds. Raises NotFound, FatalError (being deleted, bad state)."""
+    its worker within seconds. `client_addr` (an IP address) goes into the audit entry.
+    Raises NotFound, FatalError (being deleted, bad state)."""
     if state not in STATES:
         raise FatalError(f"tenant state must be one of {', '.join(STATES)}, not {state!r}")
     async with conn.transaction():
@@ -179,13 +213,13 @@ async def set_state(conn: asyncpg.Connection, slug: str, state: str, actor: str)
         row = await conn.fetchrow(f"UPDATE tandem.tenants t SET state = $2, updated_at = now() WHERE t.slug = $1 "
                                   f"RETURNING {_COLUMNS}", slug, state)
         await audit.record(conn, actor, "tenant.enable" if state == "active" else "tenant.disable", slug,
-                           {"from": before, "to": state})
+                           {"from": before, "to": state}, client_addr)
     log.info("tenant %s: %s -> %s (%s)", slug, before, state, actor, extra={"tenant": slug})
     return _tenant(row)
 
 
 async def delete_tenant(config, key, conn: asyncpg.Connection, slug: str, actor: str,
-                        wait_seconds: float = 30) -> None:
+                        wait_seconds: float = 30, *, client_addr: str | None = None) -> None:
     """Delete a tenant and all its data: schema, role, row.
 
     First marks it 'deleting' (committed: the supervisor stops its worker), waits up to
@@ -199,7 +233,7 @@ async def delete_tenant(config, key, conn: asyncpg.Connection, slug: str, actor:
         async with conn.transaction():
             await conn.execute("UPDATE tandem.tenants SET state = 'deleting', updated_at = now() WHERE id = $1",
                                tenant.id)
-            await audit.record(conn, actor, "tenant.delete.start", slug, {"from": tenant.state})
+            await audit.record(conn, actor, "tenant.delete.start", slug, {"from": tenant.state}, client_addr)
     log.info("deleting tenant %s: waiting up to %.0f s for its sessions to end", slug, wait_seconds,
              extra={"tenant": slug})
     await _end_sessions(conn, tenant, wait_seconds)
@@ -210,7 +244,7 @@ async def delete_tenant(config, key, conn: asyncpg.Connection, slug: str, actor:
             await conn.execute(f"DROP ROLE {qrole}")
         await conn.execute("DELETE FROM tandem.tenants WHERE id = $1", tenant.id)
         await audit.record(conn, actor, "tenant.delete", slug, {"schema": tenant.schema_name,
-                                                                "role": tenant.role_name})
+                                                                "role": tenant.role_name}, client_addr)
     log.info("deleted tenant %s", slug, extra={"tenant": slug})
 
 

@@ -36,7 +36,8 @@ from appliance.config import Config, load_config
 from appliance.errors import ConfigurationError, TandemError
 from appliance.keys import load_key
 from appliance.tls import CertificateStore
-from appliance.web.app import create_app
+from appliance.web.app import create_app, create_metrics_app
+from appliance.web.keys import DB_POOL
 from appliance.web.redirect import create_redirect_app
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,14 @@ _INHERITED = (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGQUIT, sig
 
 
 def main(config: Config, config_path: Path | str | None, index: int, sockets: list[socket.socket],
-         redirect_sockets: list[socket.socket], channel_fd: int) -> NoReturn:
+         redirect_sockets: list[socket.socket], channel_fd: int,
+         metrics_sockets: list[socket.socket] | None = None) -> NoReturn:
     """Run web worker `index` until SIGTERM; never returns (os._exit, so the forked
     child never unwinds into the supervisor's stack).
 
     `sockets` are bound, listening HTTPS (or HTTP with tls.mode "off") sockets,
     `redirect_sockets` the plain-HTTP ones (served only when TLS is on),
+    `metrics_sockets` those of the separate plain-HTTP `[metrics] listen` listener,
     `channel_fd` the write end of this worker's channel. `config_path` is re-read
     on SIGHUP (None: the default path).
     Exit status: 0 after SIGTERM, BOOT_FAILURE when start-up failed, SOFTWARE on a bug.
@@ -65,7 +68,8 @@ def main(config: Config, config_path: Path | str | None, index: int, sockets: li
         proc.set_title(f"tandem: web worker {index}")
         _reset_signals()
         logs.setup(config.log.level, config.log.format)
-        worker = WebWorker(config, config_path, index, sockets, redirect_sockets, ChildChannel(channel_fd))
+        worker = WebWorker(config, config_path, index, sockets, redirect_sockets, ChildChannel(channel_fd),
+                           metrics_sockets or [])
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
@@ -93,12 +97,14 @@ def _reset_signals() -> None:
 
 class WebWorker:
     def __init__(self, config: Config, config_path: Path | str | None, index: int,
-                 sockets: list[socket.socket], redirect_sockets: list[socket.socket], channel: ChildChannel):
+                 sockets: list[socket.socket], redirect_sockets: list[socket.socket], channel: ChildChannel,
+                 metrics_sockets: list[socket.socket] | None = None):
         self.config = config
         self.config_path = config_path
         self.index = index
         self.sockets = sockets
         self.redirect_sockets = redirect_sockets
+        self.metrics_sockets = metrics_sockets or []
         self.channel = channel
         self.store: CertificateStore | None = None
         self._pending: set[int] = set()
@@ -145,7 +151,8 @@ class WebWorker:
             self.store = CertificateStore(self.config)
             ssl_context = self.store.context()
         drain = min(MAX_DRAIN_SECONDS, max(1.0, self.config.supervisor.grace_seconds / 2))
-        runner = web.AppRunner(create_app(self.config, key), shutdown_timeout=drain)
+        app = create_app(self.config, key)
+        runner = web.AppRunner(app, shutdown_timeout=drain)
         runners.append(runner)
         await runner.setup()
         for sock in self.sockets:
@@ -160,6 +167,13 @@ class WebWorker:
             await redirect.setup()
             for sock in self.redirect_sockets:
                 await web.SockSite(redirect, sock).start()
+        if self.metrics_sockets:
+            # Shares the main app's database pool; cleaned up first (runners reversed).
+            scrape = web.AppRunner(create_metrics_app(self.config, app[DB_POOL]), shutdown_timeout=drain)
+            runners.append(scrape)
+            await scrape.setup()
+            for sock in self.metrics_sockets:
+                await web.SockSite(scrape, sock).start()
 
     async def _serve(self) -> None:
         beat = self.config.supervisor.heartbeat_seconds

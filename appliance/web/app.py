@@ -8,7 +8,17 @@ until it exists `/-/ready` says so (the load balancer keeps traffic away) while
 
 Errors leave as JSON `{"error": {"code", "message", "details"}}` with the right
 status, from the first route on; a failure inside a handler is logged with its
-traceback and the client only sees a 500 with a generic message.
+traceback and the client only sees a 500 with a generic message; a database that
+went away is a 503 with Retry-After, never a 500.
+
+Middlewares, outermost first (each sees what the ones inside it answer):
+1. metrics: counts and times every response, whoever made it;
+2. CSP nonce: request[CSP_NONCE] (the security headers go on in on_response_prepare,
+   so every response carries them, errors and 404s included);
+3. json_errors: exceptions become the JSON error shape;
+4. forwarded: X-Forwarded-For/-Proto from trusted proxies only (request.remote, .secure);
+5. host router: request[REALM], or the 404 / 503 (fails closed);
+6. auth (appliance.auth): request[PRINCIPAL], CSRF.
 """
 
 from __future__ import annotations
@@ -22,12 +32,16 @@ from typing import Any, AsyncIterator
 import asyncpg
 from aiohttp import web
 
-from appliance import db
+from appliance import auth, db, metrics
 from appliance.config import Config
 from appliance.errors import DatabaseUnavailable
 from appliance.keys import MasterKey
-from appliance.web import health
-from appliance.web.keys import CONFIG, DB_POOL, MASTER_KEY, READINESS
+from appliance.web import endpoints  # noqa: F401  (registers every operation on API)
+from appliance.web import health, security
+from appliance.web.api import API
+from appliance.web.keys import CONFIG, DB_POOL, MASTER_KEY, READINESS, TENANTS
+from appliance.web.realm import TenantDirectory, finish_on_cancel
+from appliance.web.router import forwarded_middleware, host_router
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +50,12 @@ log = logging.getLogger(__name__)
 RETRY_FIRST = 0.25
 RETRY_MAX = 10.0
 POOL_CLOSE_SECONDS = 5.0
+
+# Exceptions that mean "the database is not there right now" wherever they surface:
+# the client gets 503 (try again), not 500 (our bug). Pool exhaustion times out as
+# asyncio.TimeoutError and is the same thing from the client's side.
+DATABASE_AWAY = (DatabaseUnavailable, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+                 asyncpg.TooManyConnectionsError, ConnectionError, asyncio.TimeoutError)
 
 # status -> (code, message shown to the client when the handler gave none).
 ERRORS = {
@@ -81,6 +101,9 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
         return _from_http_exception(request, exc)
     except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
         raise
+    except DATABASE_AWAY as exc:
+        log.warning("%s %s: database unavailable: %s", request.method, request.path, exc or type(exc).__name__)
+        return error_response(503, headers={"Retry-After": "5"})
     except Exception:
         log.exception("internal error in %s %s", request.method, request.path)
         return error_response(500)
@@ -118,15 +141,15 @@ class ControlPool:
     def acquire(self):
         """`async with holder.acquire() as conn`; raises DatabaseUnavailable while there is no pool."""
         if self.pool is None:
-            raise DatabaseUnavailable(f"database unreachable: {self.last_error}")
+            raise DatabaseUnavailable(f"not connected to the control database yet: {self.last_error}")
         return self.pool.acquire(timeout=self._config.database.connect_timeout_seconds)
 
     async def connect_forever(self) -> None:
         delay = RETRY_FIRST
         while self.pool is None:
             try:
-                self.pool = await db.create_pool(self._config, self._key, min_size=1,
-                                                 application_name="tandem web")
+                self.pool = await finish_on_cancel(db.create_pool(self._config, self._key, min_size=1,
+                                                                  application_name="tandem web"))
             except Exception as exc:  # unreachable, auth refused, no such database: all retried
                 error = str(exc) or type(exc).__name__
                 if error != self.last_error:
@@ -158,6 +181,14 @@ async def _control_pool(app: web.Application) -> AsyncIterator[None]:
     await holder.close()
 
 
+async def _tenant_directory(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[TENANTS].run(), name="tenant directory")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _hsts(request: web.Request, response: web.StreamResponse) -> None:
     seconds = request.app[CONFIG].tls.hsts_seconds
     if seconds and request.secure:
@@ -167,14 +198,37 @@ async def _hsts(request: web.Request, response: web.StreamResponse) -> None:
 def create_app(config: Config, key: MasterKey) -> web.Application:
     """The web application for `config`. Does no I/O: resources open when the app starts
     (AppRunner.setup / the test client) and close when it is cleaned up."""
-    app = web.Application(middlewares=[json_errors], client_max_size=config.http.max_body_mb * 1024 * 1024)
+    serve_metrics = config.metrics.enabled and not config.metrics.listen
+    exempt = [config.metrics.path] if serve_metrics else []
+    middlewares = [security.nonce_middleware, json_errors, forwarded_middleware(config),
+                   host_router(config, exempt=exempt), auth.middleware]
+    if config.metrics.enabled:
+        middlewares.insert(0, metrics.middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=config.http.max_body_mb * 1024 * 1024)
     app[CONFIG] = config
     app[MASTER_KEY] = key
     app[DB_POOL] = ControlPool(config, key)
     app[READINESS] = health.Readiness(app[DB_POOL])
+    app[TENANTS] = TenantDirectory(config, key, app[DB_POOL])
     app.cleanup_ctx.append(_control_pool)
+    app.cleanup_ctx.append(_tenant_directory)
+    security.install(app)
     if config.tls.mode != "off":
         # Behind a TLS-terminating load balancer (mode "off") the balancer owns this header.
         app.on_response_prepare.append(_hsts)
     health.add_routes(app)
+    if serve_metrics:
+        app.router.add_get(config.metrics.path, metrics.scrape_handler(config, lambda r: r.app[DB_POOL]))
+    API.install(app)
+    return app
+
+
+def create_metrics_app(config: Config, database: ControlPool) -> web.Application:
+    """The app of the separate `[metrics] listen` listener (plain HTTP): the metrics at
+    `[metrics] path` for `[metrics] allow`, JSON 404 for everything else. `database` is
+    the main app's pool holder (the main app opens and closes it)."""
+    app = web.Application(middlewares=[security.nonce_middleware, json_errors])
+    app[CONFIG] = config
+    security.install(app)
+    app.router.add_get(config.metrics.path, metrics.scrape_handler(config, lambda _request: database))
     return app

@@ -16,7 +16,8 @@ async def conn(config, key):
 
 async def test_create_and_verify(conn):
     admin_id = await accounts.create_cluster_admin(conn, " Ops@Example.com ", GOOD, actor="cli")
-    row = await conn.fetchrow("SELECT email, password_hash FROM tandem.cluster_admins WHERE id = $1", admin_id)
+    row = await conn.fetchrow("SELECT email, password_hash, role FROM tandem.users WHERE id = $1", admin_id)
+    assert row["role"] == "admin"
     assert row["email"] == "Ops@Example.com"
     assert row["password_hash"].startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert GOOD not in row["password_hash"]
@@ -27,11 +28,11 @@ async def test_create_and_verify(conn):
     assert accounts.needs_rehash(PasswordHasher(time_cost=1, memory_cost=8192).hash(GOOD))
 
     listed = await accounts.list_cluster_admins(conn)
-    assert [(r["email"], r["disabled_at"]) for r in listed] == [("Ops@Example.com", None)]
-    assert listed[0]["created_at"] is not None
+    assert [(r.email, r.role, r.disabled_at) for r in listed] == [("Ops@Example.com", "admin", None)]
+    assert listed[0].created_at is not None
 
     entries = await audit.recent(conn, target="Ops@Example.com")
-    assert [(e["actor"], e["action"]) for e in entries] == [("cli", "cluster_admin.create")]
+    assert [(e["actor"], e["action"], e["details"]) for e in entries] == [("cli", "user.create", {"role": "admin"})]
     assert GOOD not in str(entries)
 
 
@@ -74,3 +75,29 @@ async def test_audit_record_keeps_details_and_address(conn):
     assert entries[0]["details"] == {} and entries[0]["client_addr"] is None
     with pytest.raises(ValueError):
         await audit.record(conn, "cli", "x", client_addr="not an address")
+
+
+async def test_upgrading_keeps_the_cluster_admins(config, key, tmp_path):
+    """A database migrated by the previous release (0001 only) keeps its admins, who can
+    still sign in, and new ones get the next ids."""
+    import shutil
+    from appliance import resources, scope
+    old = tmp_path / "sql"
+    shutil.copytree(resources.sql_dir(), old)
+    for kind in ("control", "tenant"):
+        for path in sorted((old / kind).glob("*.sql"))[1:]:
+            path.unlink()
+    await migrator.migrate(config, key, migrations_dir=old)
+    old_hash = accounts.hash_password(GOOD)
+    async with db.control(config, key) as conn:
+        await conn.execute("INSERT INTO tandem.cluster_admins (email, password_hash) VALUES ($1, $2)",
+                           "old@example.com", old_hash)
+    await migrator.migrate(config, key)
+    async with db.control(config, key) as conn:
+        new_id = await accounts.create_cluster_admin(conn, "new@example.com", GOOD, actor="cli")
+        admins = await accounts.list_cluster_admins(conn)
+        async with scope.console_transaction(conn):
+            stored = await conn.fetchval("SELECT password_hash FROM users WHERE email = 'old@example.com'")
+    assert [(a.id, a.email, a.role, a.failed_logins, a.locked) for a in admins] == [
+        (new_id, "new@example.com", "admin", 0, False), (1, "old@example.com", "admin", 0, False)]
+    assert new_id == 2 and stored == old_hash and accounts.verify_password(stored, GOOD)

@@ -25,6 +25,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from appliance import migrator
 from appliance.children import SupervisedPostgres
 from appliance.pgembed import EmbeddedPostgres
 from tests.harness import ROOT, run_sync, tandem, tandem_command, wait_for, world_dir, write_config
@@ -478,6 +479,10 @@ def test_a_second_node_stands_by_and_takes_a_tenant_over_when_the_first_dies(app
     second.wait_log(r"took over this tenant's lock")
 
 
+def _migrations(n: int) -> str:
+    return f"{n} migration{'' if n == 1 else 's'}"
+
+
 def test_a_tenant_schema_behind_the_binary_is_a_boot_failure_naming_tandem_migrate(appliance_factory,
                                                                                     pg_server):
     app = appliance_factory()
@@ -487,8 +492,9 @@ def test_a_tenant_schema_behind_the_binary_is_a_boot_failure_naming_tandem_migra
                    message="stale's worker running")
     sql(pg_server, app.setting.database, "DELETE FROM t_stale.schema_migrations")
     os.kill(pid, signal.SIGKILL)
-    app.wait_log(r"tenant stale: worker could not start 3 times in a row: schema t_stale has 1 pending "
-                 r"migration: run `tandem migrate`; next try in 600 s", timeout=10)
+    pending = _migrations(len(migrator.load_migrations("tenant")))
+    app.wait_log(r"tenant stale: worker could not start 3 times in a row: schema t_stale has " + pending.replace(
+        " ", " pending ", 1) + r": run `tandem migrate`; next try in 600 s", timeout=10)
 
 
 def test_a_missing_certificate_file_stops_start_up_with_one_line(appliance_factory):
@@ -543,7 +549,8 @@ def test_a_key_file_others_can_read_is_refused_with_the_chmod_to_run(appliance_f
 
 def test_without_migrate_on_start_it_waits_for_tandem_migrate(appliance_factory, notify_listener):
     app = appliance_factory(database_extra="migrate_on_start = false", env={"NOTIFY_SOCKET": notify_listener.path})
-    app.wait_log(r"database schema is not current: 1 migration pending in 1 schema: run `tandem migrate`; "
+    pending = _migrations(len(migrator.load_migrations("control")))
+    app.wait_log(r"database schema is not current: " + pending + r" pending in 1 schema: run `tandem migrate`; "
                  r"tenant workers start once it is")
     wait_for(lambda: app.get("/-/health") == 200, 10, message="/-/health 200")
     time.sleep(1.5)  # several reconcile turns: one line, not one per turn

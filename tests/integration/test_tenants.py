@@ -32,12 +32,16 @@ async def test_create_makes_a_schema_owned_by_a_login_role(config, key, conn):
     role = f"{config.cluster.name}_t_acme"
     assert (tenant.slug, tenant.schema_name, tenant.role_name, tenant.state, tenant.display_name) == \
         ("acme", "t_acme", role, "active", "Acme Corp")
-    assert await tenants.get_tenant(conn, "acme") == tenant
+    assert tenant.admin_id is None
+    assert await tenants.get_tenant(conn, "acme") == tenants.Tenant(tenant.id, "acme", "t_acme", role, "active",
+                                                                    "Acme Corp")
 
     assert await conn.fetchval("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 't_acme'") == role
     tables = {r["tablename"]: r["tableowner"] for r in await conn.fetch(
         "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 't_acme'")}
-    assert tables == {"schema_migrations": role, "scheduled_jobs": role, "worker_status": role}
+    assert {"schema_migrations", "scheduled_jobs", "worker_status", "users", "sessions", "api_tokens",
+            "login_attempts", "audit_log"} <= set(tables)
+    assert set(tables.values()) == {role}      # every table of the schema belongs to the tenant's role
     attrs = await conn.fetchrow("SELECT rolcanlogin, rolinherit, rolcreatedb, rolcreaterole, rolsuper, rolpassword "
                                 "FROM pg_authid WHERE rolname = $1", role)
     assert attrs["rolcanlogin"] and not attrs["rolinherit"]
@@ -75,10 +79,10 @@ async def test_duplicates_and_leftovers_are_refused(config, key, conn):
 async def test_a_failing_tenant_migration_creates_nothing(config, key, conn, tmp_path):
     sql = tmp_path / "sql"
     shutil.copytree(resources.sql_dir(), sql)
-    (sql / "tenant" / "0002_bad.sql").write_text("CREATE TABLE notes (body text);\nSELECT 1 / 0;\n")
+    (sql / "tenant" / "0901_bad.sql").write_text("CREATE TABLE notes (body text);\nSELECT 1 / 0;\n")
     with pytest.raises(MigrationError) as failed:
         await tenants.create_tenant(config, key, conn, "acme", migrations_dir=sql)
-    assert str(failed.value) == ("tenant acme not created: schema t_acme: migration 0002_bad.sql failed: "
+    assert str(failed.value) == ("tenant acme not created: schema t_acme: migration 0901_bad.sql failed: "
                                  "division by zero")
     assert await tenants.list_tenants(conn) == []
     assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = 't_acme'") == 0

@@ -46,7 +46,7 @@ def test_domain_is_normalised(tmp_path):
 
 @pytest.mark.parametrize("text, expected", [
     ('[cluster\ndomain = "x"', "not valid TOML"),
-    (MINIMAL + "[htp]\nworkers = 2\n", "[htp]: unknown section; valid sections: cluster, database"),
+    (MINIMAL + "[htp]\nworkers = 2\n", "[htp]: unknown section; valid sections: auth, cluster, database"),
     (MINIMAL + "[http]\nworkerz = 2\n", "[http] workerz = 2: unknown key (a typo?); valid keys in [http]: listen"),
     (MINIMAL + '[http]\nworkers = "many"\n', "[http] workers = 'many': Input should be a valid integer"),
     (MINIMAL + "[http]\nworkers = 0\n", "[http] workers = 0: Input should be greater than or equal to 1"),
