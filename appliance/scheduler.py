@@ -79,6 +79,13 @@ class Scheduler:
         if self._started and not self._stopping.is_set():
             entry.task = asyncio.create_task(self._loop(entry), name=f"job {name}")
 
+    def remove(self, name: str) -> None:
+        """Stop scheduling job `name` (unknown names are ignored). A run in progress is
+        cancelled, so only jobs that are safe to interrupt at any point are removed."""
+        entry = self._entries.pop(name, None)
+        if entry is not None and entry.task is not None and not entry.task.done():
+            entry.task.cancel()
+
     async def run(self) -> None:
         """Start every job's task; return when `stop()` has finished."""
         self._started = True

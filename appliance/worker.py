@@ -10,7 +10,10 @@ loop (its own, built after the fork) runs:
   worker exits LOCK_LOST (the supervisor restarts it, and whoever gets the lock
   next carries on);
 - the scheduler with the tenant's jobs, on a pool logged in as the tenant role,
-  which can reach the tenant's schema and nothing else.
+  which can reach the tenant's schema and nothing else; among them the sync
+  (appliance/sync/jobs.py: one job per enabled integration, webhook fast path),
+  whose HTTP goes through one OutboundClient allowing only the hosts of the
+  tenant's connections.
 
 Exit statuses (appliance/exitcodes.py) tell the supervisor what happened: 0 after
 SIGTERM, BOOT_FAILURE (with a `fail <reason>` line first) when it could not start,
@@ -34,7 +37,9 @@ from appliance import db, exitcodes, keys, migrator, proc
 from appliance.config import Config
 from appliance.errors import DatabaseUnavailable, TandemError
 from appliance.identifiers import quote_ident
+from appliance.outbound import OutboundClient
 from appliance.scheduler import Scheduler
+from appliance.sync.jobs import REFRESH_SECONDS, WEBHOOK_SECONDS, SyncJobs
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +102,7 @@ class TenantWorker:
         self.lock_conn: asyncpg.Connection | None = None
         self.pool: asyncpg.Pool | None = None
         self.scheduler: Scheduler | None = None
+        self.outbound: OutboundClient | None = None
         self.schema = quote_ident(tenant.schema_name)
         self._stop = asyncio.Event()
         self._lock_lost = asyncio.Event()
@@ -135,12 +141,18 @@ class TenantWorker:
         log.info("tenant worker running (pid %d)", os.getpid(), extra=self.extra)
         self.scheduler = Scheduler(self.pool, self.tenant.slug)
         self.scheduler.add("worker-status", self.config.supervisor.heartbeat_seconds, self._worker_status)
+        # The sync: one job per enabled integration, kept in step with the integrations table.
+        sync_jobs = SyncJobs(self.pool, self.scheduler, schema=self.tenant.schema_name, tenant=self.tenant.slug,
+                             key=self.key, outbound=self.outbound)
+        self.scheduler.add("integrations", REFRESH_SECONDS, sync_jobs.refresh)
+        self.scheduler.add("webhooks", WEBHOOK_SECONDS, sync_jobs.webhooks)
         tasks = {
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
             asyncio.create_task(self._watch_lock(), name="lock watchdog"),
             asyncio.create_task(self._stop.wait(), name="stop"),
         }
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await sync_jobs.stop()
         if self._lock_lost.is_set():
             # Another node may hold the lock already: not one more write from us.
             await self.scheduler.stop(0)
@@ -185,6 +197,10 @@ class TenantWorker:
                 "VALUES (true, $1, $2, now(), now()) ON CONFLICT (id) DO UPDATE SET node = EXCLUDED.node, "
                 "pid = EXCLUDED.pid, started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at",
                 self.config.cluster.node_name, os.getpid())
+        # Outbound HTTP of the sync: egress only to the hosts of this tenant's connections
+        # (SyncJobs adds them as it reads the connections). A bad CA bundle stops the boot.
+        self.outbound = OutboundClient(self.config, [], tenant=self.tenant.slug)
+        await self.outbound.start()
 
     async def _take_lock(self, role: str) -> None:
         """Hold the tenant's advisory lock on a dedicated connection; wait in standby while
@@ -257,6 +273,8 @@ class TenantWorker:
                                 datetime.now(timezone.utc), os.getpid())
 
     async def _close(self) -> None:
+        if self.outbound is not None:
+            await self.outbound.close()
         if self._lock_lost.is_set():
             # Nothing graceful to do with a connection that is gone, nor time to spend on it.
             for closable in (self.pool, self.lock_conn):

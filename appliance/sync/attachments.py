@@ -1,0 +1,91 @@
+"""Attachments of a linked pair, copied across as linked pairs (attachment_links).
+
+Called by the engine for a pair it looks at, when the integration's `attachments.enabled`.
+Each attachment not yet paired is streamed from its side to the other (never held whole in
+memory: the connector's download generator feeds the upload) when its size is within
+`attachments.max_bytes`, and the pair is recorded with the content's SHA-256. Recognising our
+own copies: an uploaded copy is paired in the same step, so it is never copied back; after a
+crash between the upload and that record, the unpaired file on the other side with the same
+size and (sanitised) name is taken as the copy instead of uploading again. Larger files are
+skipped with one event per file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from appliance.connectors.base import AttachmentRef
+from appliance.sync.mapping import OTHER
+from appliance.sync.store import Event, Link
+
+if TYPE_CHECKING:
+    from appliance.sync.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+def _name(filename: str) -> str:
+    """File names as apps store them ("my file.txt" may come back as "my_file.txt")."""
+    return re.sub(r"[^A-Za-z0-9.\-]", "_", filename).lower()
+
+
+async def sync_attachments(engine: Engine, link: Link) -> int:
+    """Copy the pair's unpaired attachments across; returns how many were uploaded."""
+    options = engine.spec.attachments
+    if not options.enabled:
+        return 0
+    refs: dict[str, list[AttachmentRef]] = {}
+    for side in ("a", "b"):
+        s = engine._side_map[side]
+        item = await engine._call(side, lambda c, s=s, side=side: c.get_item(
+            s.container, link.item_id(side), comments=False, attachments=True))
+        refs[side] = item.attachments or []
+    pairs = await engine.store.attachment_links(link)
+    paired = {"a": {p["a_id"] for p in pairs}, "b": {p["b_id"] for p in pairs}}
+    skipped = await engine.store.skipped_attachments(link)
+    uploaded = 0
+    for side in ("a", "b"):
+        other = OTHER[side]
+        target = engine._side_map[other]
+        source = engine._side_map[side].connector
+        unpaired = [r for r in refs[other] if r.id not in paired[other]]
+        for ref in refs[side]:
+            if ref.id in paired[side]:
+                continue
+            if ref.size > options.max_bytes:
+                if f"{side}:{ref.id}" not in skipped:
+                    await engine.store.event(engine.run_id, link.id, Event(
+                        "attachment_skipped", f"{side}_to_{other}", link.a_key if side == "a" else link.b_key, (),
+                        f"{side}:{ref.id} {ref.filename!r} is {ref.size} bytes, over the limit of "
+                        f"{options.max_bytes}"))
+                continue
+            twin = next((r for r in unpaired if r.size == ref.size and _name(r.filename) == _name(ref.filename)),
+                        None)
+            digest, sha = hashlib.sha256(), ""
+            if twin is not None:
+                unpaired.remove(twin)
+                detail = f"{ref.filename!r} paired with the copy already there"
+            else:
+                async def chunks(ref: AttachmentRef = ref) -> AsyncIterator[bytes]:
+                    async for chunk in source.download_attachment(ref):
+                        digest.update(chunk)
+                        yield chunk
+
+                twin = await engine._call(other, lambda c: c.upload_attachment(
+                    target.container, link.item_id(other), ref.filename, chunks(), ref.size, ref.mime_type))
+                if engine.fault:
+                    engine.fault("attachment_uploaded")
+                uploaded += 1
+                sha = digest.hexdigest()
+                detail = f"{ref.filename!r} ({ref.size} bytes) copied"
+            paired[side].add(ref.id)
+            paired[other].add(twin.id)
+            ids = {side: ref.id, other: twin.id}
+            await engine.store.add_attachment_link(
+                link, ids["a"], ids["b"], sha, ref.size, ref.filename, engine.run_id,
+                Event("attachment", f"{side}_to_{other}", link.a_key if side == "a" else link.b_key, (), detail))
+    return uploaded

@@ -1,0 +1,577 @@
+"""The sync engine: one `Engine` per integration, `run_once(trigger)` per scheduled run.
+
+A run: read the integration (its spec may have changed), build both sides' connectors, then for
+side A and side B poll `changed_since(cursor - overlap)` page by page and process each item; then
+retry items whose backoff is over (item_errors), items webhooks asked about
+(webhook_deliveries) and pairs with a conflict a person resolved (conflicts, applied_at NULL).
+The cursor of a side moves after each page to the last item's update time, never past the
+poll's start, and only after that page's work is committed, so a crash re-reads
+at most a page plus the overlap (processing is idempotent).
+
+Per item (`_process`):
+  - unlinked and carrying a marker of a pending create intent of this integration: it is our own
+    counterpart whose link was not committed (crash after the create): complete the link;
+  - unlinked otherwise: if it passes the filters, matches a type mapping and the start point,
+    create the counterpart: an intent with a fresh marker is committed first, the connector
+    stamps the marker on the new item, and a retry of a pending intent calls find_by_marker
+    before creating again, so a crash at any instant leaves at most one counterpart;
+  - linked: skipped when its update time is the one recorded after the last sync (nothing new,
+    including our own writes); else the counterpart is read and appliance.sync.merge decides per
+    field; writes go out with `update_item`, and the read-back values become the new bases (in
+    one transaction with the events and conflicts). Our own writes thus match their bases on
+    the next look and never echo; when mapped values already agree nothing is written.
+  - comments (when enabled) sync as linked pairs with an intent + marker each, the author
+    named in the copy; comments carrying a marker of ours are never copied back.
+A RemoteItemError, or a RetriableRemoteError the client's retries could not absorb, fails that
+item only: it goes to item_errors with exponential backoff and the run goes on; polls skip it
+until its retry is due unless it changed after it failed. A RemoteAuthError
+(or EgressDenied) stops this integration's run with a clear error naming the side and connection;
+other integrations run in their own jobs and are unaffected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter, Gauge
+
+from appliance.connectors.base import (Comment, Connector, ConnectorError, EgressDenied, Item, RemoteAuthError,
+                                       RemoteNotFound)
+from appliance.errors import TandemError
+from appliance.sync import merge
+from appliance.sync.attachments import sync_attachments
+from appliance.sync.mapping import OTHER, Directory, Mapper
+from appliance.sync.spec import USER_FIELDS, IntegrationSpec, TypeMapping
+from appliance.sync.store import ConflictRow, Event, Link, Store
+
+log = logging.getLogger(__name__)
+
+# Per integration, in the tenant worker; appliance.metrics serves them (multiprocess mode adds
+# up every worker's files). Lag = now - sync_last_success_timestamp_seconds.
+LABELS = ("tenant", "integration")
+ITEMS = Counter("sync_items", "Items the sync engine created or updated, by kind of write.", [*LABELS, "action"])
+ERRORS = Counter("sync_item_errors", "Items that failed (retried with backoff).", LABELS)
+API_CALLS = Counter("sync_api_calls", "HTTP requests the sync engine's runs sent (retries included).", LABELS)
+RATE_LIMIT_WAIT = Counter("sync_rate_limit_wait_seconds", "Time runs spent waiting on rate limits.", LABELS)
+RUNS = Counter("sync_runs", "Sync runs by outcome (ok, partial, failed).", [*LABELS, "status"])
+LAST_SUCCESS = Gauge("sync_last_success_timestamp_seconds", "When the last run that was not failed ended.",
+                     LABELS, multiprocess_mode="max")
+
+ConnectorFactory = Callable[[asyncpg.Record], Awaitable[Connector]]
+SIDE_NAME = {"a": "A", "b": "B"}
+
+
+class SyncRunFailed(Exception):
+    """The run stopped (credential refused, egress denied, integration gone): `str()` is the
+    run's error as the admin sees it."""
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str
+    counts: dict[str, int]
+    error: str | None = None
+    api_calls: int = 0
+    retries: int = 0
+    rate_limit_wait_seconds: float = 0.0
+
+
+@dataclass
+class _Side:
+    name: str
+    connection: asyncpg.Record
+    connector: Connector
+    container: str
+    directory: Directory = field(default_factory=Directory)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Engine:
+    """Syncs one integration. `connectors(connection_row)` builds a side's Connector (see
+    appliance.sync.connections.connector_for); `schema` is the tenant schema the pool's role
+    owns. `fault(point)`, when given, is called at named points ("item_created",
+    "comment_created", "attachment_uploaded") and may raise to simulate a crash there (tests)."""
+
+    def __init__(self, pool: asyncpg.Pool, connectors: ConnectorFactory, integration: asyncpg.Record | dict, *,
+                 schema: str, tenant: str = "", page_size: int = 50, overlap_seconds: float = 120,
+                 fault: Callable[[str], None] | None = None):
+        self.pool = pool
+        self.connectors = connectors
+        self.id = int(integration["id"])
+        self.name = integration["name"]
+        self.store = Store(pool, schema, self.id)
+        self.page_size = page_size
+        self.overlap = timedelta(seconds=overlap_seconds)
+        self.fault = fault
+        self.extra = {"tenant": tenant, "integration": self.name}
+        self.rng = random.Random()
+        self._lock = asyncio.Lock()
+
+    # -- one run ------------------------------------------------------------------------------
+
+    async def run_once(self, trigger: str = "schedule") -> RunResult:
+        """One full pass (module docstring); with trigger "webhook" only the pending webhook
+        deliveries (the fast path; the next full run remains the safety net); with trigger
+        "reconcile" a full pass that also re-compares every active pair, whatever the polls
+        saw (heals changes a poll missed, e.g. behind a clock skew larger than the overlap). Runs of one
+        engine never overlap. Returns the run's result; raises SyncRunFailed when the run
+        stopped early (after recording the run and its error)."""
+        async with self._lock:
+            return await self._run_once(trigger)
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    async def _run_once(self, trigger: str) -> RunResult:
+        row = await self.store.integration()
+        if row is None:
+            raise SyncRunFailed(f"integration {self.id} no longer exists")
+        self.name = row["name"]
+        self.spec = IntegrationSpec.model_validate(_loads(row["spec"]))
+        self.run_id = await self.store.start_run(trigger)
+        self.counts = dict.fromkeys(("seen", "created", "updated", "comments", "attachments", "conflicts",
+                                     "errors"), 0)
+        self.seen: set[tuple[str, str]] = set()
+        self.started_at: dict[str, datetime] = {}
+        started = time.monotonic()
+        status, error, stats_before, sides = "ok", None, {}, {}
+        try:
+            sides = await self._sides()
+            stats_before = {id(s.connector.http.stats): s.connector.http.stats.snapshot() for s in sides.values()}
+            await self._load_directories()
+            self.backing_off = await self.store.backing_off()
+            if trigger == "webhook":
+                for side in ("a", "b"):
+                    cursor = await self.store.cursor(side)
+                    self.started_at[side] = cursor["started_at"] if cursor else _now()
+                await self._deliveries()
+            else:
+                for side in ("a", "b"):
+                    error = await self._poll(side) or error
+                await self._retry_failed()
+                await self._deliveries()
+                for link in await self.store.links_with_resolutions():
+                    await self._guarded("a", link.a_id, link.a_key, None, force=True)
+                if trigger == "reconcile":
+                    for link in await self.store.active_links():
+                        await self._guarded("a", link.a_id, link.a_key, None, force=True)
+            if error or self.counts["errors"]:
+                status = "partial"
+        except (RemoteAuthError, EgressDenied) as exc:
+            status, error = "failed", self._describe_stop(exc)
+        except SyncRunFailed as exc:
+            status, error = "failed", str(exc)
+        except ConnectorError as exc:       # e.g. the user directory could not be read
+            side = getattr(exc, "side", None)
+            where = f"side {SIDE_NAME[side]}: " if side in SIDE_NAME else ""
+            status, error = "failed", f"{where}{exc.message}; the next run tries again"
+        except Exception as exc:
+            status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("integration %s: run failed", self.name, extra=self.extra)
+        calls = retries = 0
+        waited = 0.0
+        seen_stats = set()
+        for s in sides.values():
+            stats = s.connector.http.stats
+            if id(stats) in seen_stats or id(stats) not in stats_before:
+                continue
+            seen_stats.add(id(stats))
+            delta = stats - stats_before[id(stats)]
+            calls, retries = calls + delta.api_calls, retries + delta.retries
+            waited += delta.rate_limit_wait_seconds
+        await self.store.finish_run(self.run_id, status, self.counts, api_calls=calls, retries=retries,
+                                    rate_limit_wait=round(waited, 3), duration=time.monotonic() - started,
+                                    error=error)
+        labels = (self.extra["tenant"], self.name)
+        for action in ("created", "updated", "comments", "attachments"):
+            if self.counts[action]:
+                ITEMS.labels(*labels, action).inc(self.counts[action])
+        if self.counts["errors"]:
+            ERRORS.labels(*labels).inc(self.counts["errors"])
+        API_CALLS.labels(*labels).inc(calls)
+        RATE_LIMIT_WAIT.labels(*labels).inc(waited)
+        RUNS.labels(*labels, status).inc()
+        if status != "failed":
+            LAST_SUCCESS.labels(*labels).set(time.time())
+        log.info("integration %s: run %s %s (%s)", self.name, self.run_id, status,
+                 ", ".join(f"{k} {v}" for k, v in self.counts.items() if v) or "no changes", extra=self.extra)
+        result = RunResult(self.run_id, status, dict(self.counts), error, calls, retries, round(waited, 3))
+        if status == "failed":
+            raise SyncRunFailed(error)
+        return result
+
+    def _describe_stop(self, exc: ConnectorError) -> str:
+        side = getattr(exc, "side", None)
+        where = ""
+        if side in self._side_map:
+            s = self._side_map[side]
+            where = f"side {SIDE_NAME[side]} (connection {s.connection['name']!r}): "
+        what = "credential refused" if isinstance(exc, RemoteAuthError) else "egress denied"
+        return f"{where}{what}: {exc.message}; fix the connection, then the integration resumes"
+
+    async def _sides(self) -> dict[str, _Side]:
+        self._side_map: dict[str, _Side] = {}
+        for name, side in (("a", self.spec.side_a), ("b", self.spec.side_b)):
+            conn = await self.store.connection(side.connection_id)
+            if conn is None:
+                raise SyncRunFailed(f"side {SIDE_NAME[name]}: connection {side.connection_id} no longer exists")
+            try:
+                connector = await self.connectors(conn)
+            except ConnectorError as exc:
+                exc.side = name
+                raise
+            except TandemError as exc:      # e.g. a credential that no longer decrypts
+                raise SyncRunFailed(f"side {SIDE_NAME[name]} (connection {conn['name']!r}): {exc}") from exc
+            self._side_map[name] = _Side(name, conn, connector, side.container)
+        return self._side_map
+
+    async def _call(self, side: str, call: Callable[[Connector], Awaitable[Any]]) -> Any:
+        """A connector call on `side`; connector errors learn which side they came from."""
+        try:
+            return await call(self._side_map[side].connector)
+        except ConnectorError as exc:
+            exc.side = side
+            raise
+
+    async def _load_directories(self) -> None:
+        uses_users = any(m.a_field in USER_FIELDS or m.b_field in USER_FIELDS for m in self.spec.field_mappings)
+        for name, side in self._side_map.items():
+            if uses_users:
+                users = await self._call(name, lambda c, s=side: c.list_users(s.container))
+                side.directory = Directory(users)
+        self.mapper = Mapper(self.spec, {n: s.directory for n, s in self._side_map.items()})
+
+    # -- polling ------------------------------------------------------------------------------
+
+    async def _poll(self, side: str) -> str | None:
+        """Poll one side from its cursor; returns an error text when the poll itself had to stop
+        (a retriable failure the client could not absorb; the next run resumes there)."""
+        cursor = await self.store.cursor(side)
+        if cursor is None:
+            start = self.spec.start
+            first = {"new": _now(), "since": start.since, "all": None}[start.mode]
+            cursor = await self.store.init_cursor(side, first, _now())
+        self.started_at[side] = cursor["started_at"]
+        poll_start = _now()
+        since = cursor["since"] - self.overlap if cursor["since"] is not None else None
+        s = self._side_map[side]
+        page_cursor = None
+        while True:
+            try:
+                page = await self._call(side, lambda c: c.changed_since(s.container, since, page_cursor,
+                                                                        page_size=self.page_size))
+            except (RemoteAuthError, EgressDenied):
+                raise
+            except ConnectorError as exc:
+                log.warning("integration %s: polling side %s stopped: %s", self.name, SIDE_NAME[side], exc,
+                            extra=self.extra)
+                return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
+            for item in page.items:
+                await self._guarded(side, item.id, item.key, item)
+            if page.next_cursor is None:
+                await self.store.advance_cursor(side, poll_start)
+                return None
+            if page.items:
+                await self.store.advance_cursor(side, min(page.items[-1].updated_at, poll_start))
+            page_cursor = page.next_cursor
+
+    async def _retry_failed(self) -> None:
+        for row in await self.store.due_errors():
+            await self._guarded(row["side"], row["item_id"], "", None, force=True)
+
+    async def _deliveries(self) -> None:
+        rows = await self.store.pending_deliveries()
+        for row in rows:
+            await self._guarded(row["side"], row["item_id"], "", None, force=True)
+        if rows:
+            await self.store.delivered([r["id"] for r in rows])
+
+    async def _guarded(self, side: str, item_id: str, key: str, item: Item | None, *, force: bool = False) -> None:
+        """Process one item; its failure is recorded against it alone (module docstring)."""
+        if (side, item_id) in self.seen and not force:
+            return
+        failed_at = self.backing_off.get((side, item_id))
+        if not force and failed_at is not None and item is not None and item.updated_at <= failed_at:
+            return      # unchanged since it failed: its retry waits for the backoff
+        if (side, item_id) not in self.seen:
+            self.seen.add((side, item_id))
+            self.counts["seen"] += 1
+        try:
+            if item is None:
+                s = self._side_map[side]
+                try:
+                    item = await self._call(side, lambda c: c.get_item(s.container, item_id, comments=False,
+                                                                       attachments=False))
+                except RemoteNotFound:
+                    await self._gone(side, item_id)
+                    return
+            await self._process(side, item, force=force)
+        except (RemoteAuthError, EgressDenied):
+            raise
+        except Exception as exc:
+            if not isinstance(exc, ConnectorError):
+                log.exception("integration %s: item %s failed", self.name, key or item_id, extra=self.extra)
+            message = exc.message if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}"
+            text = f"side {SIDE_NAME[getattr(exc, 'side', side)]}: {message}"
+            backoff = self.spec.schedule.interval_seconds * self.rng.uniform(0.8, 1.2)
+            attempts = await self.store.record_error(side, item_id, key or (item.key if item else ""), text,
+                                                     backoff, self.run_id)
+            self.counts["errors"] += 1
+            log.warning("integration %s: item %s failed (attempt %d): %s", self.name, key or item_id, attempts,
+                        text, extra=self.extra)
+        else:
+            await self.store.clear_error(side, item_id)
+
+    # -- one item -----------------------------------------------------------------------------
+
+    async def _process(self, side: str, item: Item, *, force: bool = False) -> None:
+        link = await self.store.link_by(side, item.id)
+        if link is None:
+            intent = await self.store.intent_by_marker(item.marker) if item.marker else None
+            if intent is not None and intent.kind == "item":
+                if intent.state == "pending" and intent.source_side == OTHER[side]:
+                    link = await self._complete(intent, side, item)
+                    await self._sync_related(link)
+                # else: a counterpart of ours already linked elsewhere: never a new source item.
+                return
+            if item.deleted:
+                return
+            link = await self._create_counterpart(side, item)
+            if link is not None:
+                await self._sync_related(link)
+            return
+        if link.state == "deleted":
+            return
+        if not force and link.updated_at(side) is not None and item.updated_at <= link.updated_at(side):
+            return      # nothing since the last sync (our own write included)
+        if await self._merge(link, side, item):
+            await self._sync_related(link)
+
+    def _eligible(self, side: str, item: Item) -> TypeMapping | None:
+        if not self.mapper.passes_filter(side, item):
+            return None
+        if self.spec.start.mode == "new" and item.created_at < self.started_at.get(side, item.created_at):
+            return None
+        return self.mapper.type_mapping(side, item)
+
+    async def _create_counterpart(self, side: str, item: Item) -> Link | None:
+        tm = self._eligible(side, item)
+        if tm is None:
+            return None
+        other = OTHER[side]
+        target = self._side_map[other]
+        intent = await self.store.pending_intent("item", side, item.id)
+        created = None
+        if intent is not None:
+            created = await self._call(other, lambda c: c.find_by_marker(target.container, intent.marker))
+        else:
+            intent = await self.store.add_intent("item", side, item.id)
+        if created is None:
+            fields = self.mapper.create_fields(other, self.mapper.read(side, item), tm)
+            item_type = tm.b_type if other == "b" else tm.a_type
+            created = await self._call(other, lambda c: c.create_item(target.container, item_type, fields,
+                                                                      intent.marker))
+            if self.fault:
+                self.fault("item_created")
+        link = await self._link(intent, {side: item, other: created},
+                                Event("created", f"{side}_to_{other}", item.key, (),
+                                      f"{item.key} created {created.key} on side {SIDE_NAME[other]}"))
+        self.counts["created"] += 1
+        return link
+
+    async def _complete(self, intent, side: str, counterpart: Item) -> Link:
+        """Link a counterpart found by its marker to the intent's source item."""
+        source_side = intent.source_side
+        s = self._side_map[source_side]
+        source = await self._call(source_side, lambda c: c.get_item(s.container, intent.source_id,
+                                                                   comments=False, attachments=False))
+        return await self._link(intent, {source_side: source, side: counterpart},
+                                Event("linked", f"{source_side}_to_{side}", source.key, (),
+                                      f"{source.key} linked to {counterpart.key} (found by its sync marker)"))
+
+    async def _link(self, intent, items: dict[str, Item], event: Event) -> Link:
+        return await self.store.create_link(
+            intent, {k: v.id for k, v in items.items()}, {k: v.key for k, v in items.items()},
+            {k: v.url for k, v in items.items()}, {k: self.mapper.read(k, v) for k, v in items.items()},
+            {k: v.updated_at for k, v in items.items()}, self.run_id, event)
+
+    async def _merge(self, link: Link, side: str, item: Item) -> bool:
+        """Merge the pair; False when the counterpart turned out to be gone (delete policy)."""
+        other = OTHER[side]
+        so = self._side_map[other]
+        try:
+            counterpart = await self._call(other, lambda c: c.get_item(so.container, link.item_id(other),
+                                                                       comments=False, attachments=False))
+        except RemoteNotFound:
+            await self._counterpart_gone(link, side, item)
+            return False
+        items = {side: item, other: counterpart}
+        a_item, b_item = items["a"], items["b"]
+        decisions, changes, applied = await self._plan(link, a_item, b_item)
+        written: dict[str, Item] = {}
+        for to in ("a", "b"):
+            if changes[to]:
+                s = self._side_map[to]
+                written[to] = await self._call(to, lambda c, s=s, to=to: c.update_item(
+                    s.container, link.item_id(to), changes[to]))
+        read_back = {k: self.mapper.read(k, v) for k, v in written.items()}
+        base_a, base_b = merge.new_bases(decisions, link.base_a, link.base_b, read_back.get("a"), read_back.get("b"))
+        events, conflicts = [], []
+        for direction, action in (("a_to_b", merge.A_TO_B), ("b_to_a", merge.B_TO_A)):
+            moved = [d for d in decisions if d.action == action]
+            if moved:
+                source = a_item if direction == "a_to_b" else b_item
+                events.append(Event("updated", direction, source.key, [d.name for d in moved],
+                                    "; ".join(f"{d.name}: {d.reason}" for d in moved)))
+        for d in decisions:
+            if d.action == merge.CONFLICT:
+                conflicts.append(ConflictRow(d.name, d.a_value, d.b_value, d.base_a))
+                events.append(Event("conflict", "", a_item.key, [d.name], d.reason))
+            elif d.writes and d.reason.startswith("changed on both sides; policy"):
+                winner = "a" if d.action == merge.A_TO_B else "b"
+                conflicts.append(ConflictRow(d.name, d.a_value, d.b_value, d.base_a, "resolved",
+                                             self.spec.conflict_policy, d.a_value if winner == "a" else d.b_value))
+        held = [c for c in conflicts if c.state == "open"]
+        self.counts["conflicts"] += len(held)
+        if written:
+            self.counts["updated"] += 1
+        await self.store.save_link(
+            link, base_a, base_b, written["a"].updated_at if "a" in written else a_item.updated_at,
+            written["b"].updated_at if "b" in written else b_item.updated_at,
+            "conflict" if held else "active", self.run_id, events, conflicts, applied)
+        return True
+
+    async def _plan(self, link: Link, a_item: Item, b_item: Item
+                    ) -> tuple[list[merge.Decision], dict[str, dict[str, Any]], list[int]]:
+        """The merge's decisions for a pair, the field changes to write per side, and the ids of
+        the person-resolved conflicts they apply."""
+        cur = {"a": self.mapper.read("a", a_item), "b": self.mapper.read("b", b_item)}
+        resolutions, chosen, applied = {}, {}, []
+        for r in await self.store.resolutions(link):
+            resolutions[r["field"]] = "a" if r["resolution"] == "value" else r["resolution"]
+            if r["resolution"] == "value":
+                chosen[r["field"]] = _loads(r["resolved_value"])
+            applied.append(r["id"])
+        for name, value in chosen.items():
+            cur["a"][name] = value      # a person's own value: written to A, then flows to B
+        decisions = merge.decide(self.spec.field_mappings, cur["a"], cur["b"], link.base_a, link.base_b,
+                                 policy=self.spec.conflict_policy, translate=self.mapper.translate,
+                                 a_updated=a_item.updated_at, b_updated=b_item.updated_at,
+                                 resolutions=resolutions)
+        tm = self.mapper.type_mapping("a", a_item) or self.mapper.type_mapping("b", b_item)
+        changes: dict[str, dict[str, Any]] = {"a": {}, "b": {}}
+        for d in decisions:
+            if d.name in chosen:
+                field_a = d.mapping.a_field
+                changes["a"][field_a] = self.mapper.write_value("a", field_a, chosen[d.name], tm)
+            if d.writes:
+                to = "b" if d.action == merge.A_TO_B else "a"
+                source_value = d.a_value if to == "b" else d.b_value
+                target_field = self.mapper.field_of(d.mapping, to)
+                value = self.mapper.translate(d.mapping, source_value, OTHER[to])
+                changes[to][target_field] = self.mapper.write_value(to, target_field, value, tm)
+        return decisions, changes, applied
+
+    async def _gone(self, side: str, item_id: str) -> None:
+        """Item `item_id` of `side` no longer exists (a webhook or a retry asked about it): the
+        delete policy applies to its counterpart, if it has one."""
+        link = await self.store.link_by(side, item_id)
+        if link is None or link.state == "deleted":
+            return
+        other = OTHER[side]
+        so = self._side_map[other]
+        try:
+            counterpart = await self._call(other, lambda c: c.get_item(so.container, link.item_id(other),
+                                                                       comments=False, attachments=False))
+        except RemoteNotFound:
+            await self.store.set_link_state(link, "deleted", self.run_id,
+                                            Event("deleted", "", link.a_key, (), "deleted on both sides"))
+            return
+        await self._counterpart_gone(link, other, counterpart)
+
+    async def _counterpart_gone(self, link: Link, side: str, item: Item) -> None:
+        """The counterpart of `item` was deleted: the delete policy says what happens to `item`."""
+        policy = self.spec.delete_policy
+        s = self._side_map[side]
+        detail = f"counterpart of {item.key} was deleted on side {SIDE_NAME[OTHER[side]]}"
+        if policy == "delete":
+            await self._call(side, lambda c: c.delete_item(s.container, item.id))
+            detail += f"; {item.key} deleted (delete policy)"
+        elif policy == "close":
+            info = await self._call(side, lambda c: c.describe(s.container))
+            done = next((st.name for st in info.statuses if st.category == "done"), None)
+            if done and item.fields.get("status") != done:
+                await self._call(side, lambda c: c.update_item(s.container, item.id, {"status": done}))
+                detail += f"; {item.key} set to {done} (close policy)"
+        else:
+            detail += "; left alone (delete policy ignore)"
+        await self.store.set_link_state(link, "deleted", self.run_id, Event("deleted", "", item.key, (), detail))
+
+    async def _sync_related(self, link: Link) -> None:
+        """Comments, then attachments, of a pair."""
+        await self._sync_comments(link)
+        self.counts["attachments"] += await sync_attachments(self, link)
+
+    # -- comments -----------------------------------------------------------------------------
+
+    async def _sync_comments(self, link: Link) -> None:
+        options = self.spec.comments
+        if not options.enabled:
+            return
+        lists: dict[str, list[Comment]] = {}
+        for side in ("a", "b"):
+            s = self._side_map[side]
+            comments = await self._call(side, lambda c, s=s, side=side: c.list_comments(s.container,
+                                                                                      link.item_id(side)))
+            lists[side] = [c for c in comments if not c.system]
+        pairs = await self.store.comment_links(link)
+        linked = {"a": {p["a_id"] for p in pairs}, "b": {p["b_id"] for p in pairs}}
+        ours = await self.store.comment_markers(link)
+        for side in ("a", "b"):
+            other = OTHER[side]
+            if options.direction not in ("both", f"{side}_to_{other}"):
+                continue
+            by_marker = {c.marker: c for c in lists[other] if c.marker}
+            for comment in lists[side]:
+                if comment.id in linked[side] or (comment.marker and comment.marker in ours):
+                    continue
+                await self._copy_comment(link, side, comment, by_marker)
+
+    async def _copy_comment(self, link: Link, side: str, comment: Comment, by_marker: dict[str, Comment]) -> None:
+        other = OTHER[side]
+        target = self._side_map[other]
+        intent = await self.store.pending_intent("comment", side, comment.id)
+        copy = by_marker.get(intent.marker) if intent else None
+        if intent is None:
+            intent = await self.store.add_intent("comment", side, comment.id, link.id)
+        if copy is None:
+            body = f"*{comment.author.name} wrote:*\n\n{comment.body}"
+            copy = await self._call(other, lambda c: c.add_comment(target.container, link.item_id(other), body,
+                                                                   intent.marker))
+            if self.fault:
+                self.fault("comment_created")
+            self.counts["comments"] += 1
+        ids = {side: comment.id, other: copy.id}
+        bodies = {side: comment.body, other: copy.body}
+        key = link.a_key if side == "a" else link.b_key
+        await self.store.add_comment_link(link, intent, ids["a"], ids["b"], bodies["a"], bodies["b"], self.run_id,
+                                          Event("comment", f"{side}_to_{other}", key, (),
+                                                f"comment by {comment.author.name} copied"))
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

@@ -1,0 +1,151 @@
+"""One scheduler job per enabled, unpaused integration, kept in step with the integrations table.
+
+`SyncJobs.refresh` is itself a scheduled job of the tenant worker (every few seconds): it reads
+the integrations (cheap: a handful of rows), allows the hosts of the tenant's connections in the
+worker's OutboundClient, adds a job `sync:<id>` for each integration that is enabled and not
+paused, replaces it when the integration changed (updated_at) so the new interval applies, and
+removes it when the integration is disabled, paused or deleted (a run in progress is cancelled:
+the engine is crash-safe at any instant). Each integration runs in its own job, so one slow
+integration (a backfill, a rate-limited app) never delays another.
+
+`SyncJobs.webhooks` (another scheduled job, checking every WEBHOOK_SECONDS) starts, in a task
+of its own, a "webhook" run for each integration with pending webhook deliveries, and a full
+"manual" run for each integration whose `sync_requested_at` is set (the API's sync-now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import asyncpg
+
+from appliance.connectors.base import Connector
+from appliance.identifiers import quote_ident
+from appliance.keys import MasterKey
+from appliance.outbound import OutboundClient
+from appliance.scheduler import Scheduler
+from appliance.sync.connections import connector_for, host_of
+from appliance.sync.engine import Engine, SyncRunFailed
+from appliance.sync.spec import IntegrationSpec
+from appliance.sync.store import Store
+
+log = logging.getLogger(__name__)
+
+#: How often the worker looks for integration changes.
+REFRESH_SECONDS = 3.0
+#: How often it looks for webhook deliveries (the fast path's latency).
+WEBHOOK_SECONDS = 0.5
+WEBHOOK_JOB_SECONDS = 60.0
+#: How often each integration's scheduled run re-compares all its linked pairs.
+RECONCILE_SECONDS = 6 * 3600.0
+
+
+class SyncJobs:
+    def __init__(self, pool: asyncpg.Pool, scheduler: Scheduler, *, schema: str, tenant: str, key: MasterKey,
+                 outbound: OutboundClient):
+        self.pool = pool
+        self.scheduler = scheduler
+        self.schema = schema
+        self.tenant = tenant
+        self.key = key
+        self.outbound = outbound
+        self.extra = {"tenant": tenant}
+        self.s = quote_ident(schema)
+        self.jobs: dict[int, tuple[str, datetime]] = {}     # integration id -> (job name, updated_at)
+        self.engines: dict[int, Engine] = {}
+        self.webhook_tasks: dict[int, asyncio.Task] = {}
+        self.stopping = False
+
+    async def connector(self, row: asyncpg.Record) -> Connector:
+        return connector_for(row, self.key, self.outbound, self.schema)
+
+    async def refresh(self) -> None:
+        for row in await self.pool.fetch(f"SELECT base_url FROM {self.s}.connections"):
+            self.outbound.allow(host_of(row["base_url"]))
+        rows = await self.pool.fetch(f"SELECT id, name, enabled, paused, spec, updated_at FROM {self.s}.integrations")
+        wanted = {r["id"]: r for r in rows if r["enabled"] and not r["paused"]}
+        for iid in list(self.jobs):
+            row = wanted.get(iid)
+            if row is None or row["updated_at"] != self.jobs[iid][1]:
+                name, _ = self.jobs.pop(iid)
+                self.engines.pop(iid, None)
+                self.scheduler.remove(name)
+                log.info("integration %s: sync job %s removed", iid, name, extra=self.extra)
+        for iid, row in wanted.items():
+            if iid in self.jobs:
+                continue
+            try:
+                spec = IntegrationSpec.model_validate_json(row["spec"]) if isinstance(row["spec"], str) \
+                    else IntegrationSpec.model_validate(row["spec"])
+            except ValueError as exc:
+                log.error("integration %s: its spec is invalid, not syncing: %s", row["name"], exc, extra=self.extra)
+                continue
+            engine = Engine(self.pool, self.connector, row, schema=self.schema, tenant=self.tenant)
+            name = f"sync:{iid}"
+            self.scheduler.add(name, spec.schedule.interval_seconds, self._job(engine))
+            self.jobs[iid] = (name, row["updated_at"])
+            self.engines[iid] = engine
+            log.info("integration %s: syncing every %g s", row["name"], spec.schedule.interval_seconds,
+                     extra=self.extra)
+
+    async def webhooks(self) -> None:
+        """Scheduled job: for WEBHOOK_JOB_SECONDS, every WEBHOOK_SECONDS, start a "webhook" run
+        for each integration with pending deliveries, in its own task (one integration's slow
+        app never delays another's) unless one is already going; a full run in progress takes
+        the deliveries itself. (One job run spans many checks so the scheduler's bookkeeping
+        row is not rewritten twice a second.)"""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + WEBHOOK_JOB_SECONDS
+        while True:
+            await self._start_webhook_runs()
+            if self.stopping or loop.time() + WEBHOOK_SECONDS > until:
+                return
+            await asyncio.sleep(WEBHOOK_SECONDS)
+
+    async def _start_webhook_runs(self) -> None:
+        store = Store(self.pool, self.schema, 0)
+        requested = await store.take_sync_requests()
+        pending = await store.integrations_with_deliveries()
+        for iid, trigger in [*((i, "manual") for i in requested), *((i, "webhook") for i in pending)]:
+            engine = self.engines.get(iid)
+            task = self.webhook_tasks.get(iid)
+            if engine is None or (task is not None and not task.done()):
+                continue
+            if engine.busy and trigger == "webhook":
+                continue        # the run going on takes the deliveries
+            self.webhook_tasks[iid] = asyncio.create_task(self._extra_run(engine, trigger), name=f"{trigger} {iid}")
+
+    async def _extra_run(self, engine: Engine, trigger: str) -> None:
+        try:
+            await engine.run_once(trigger)
+        except SyncRunFailed as exc:
+            log.warning("integration %s: %s run failed: %s", engine.name, trigger, exc, extra=self.extra)
+        except Exception:
+            log.exception("integration %s: %s run failed", engine.name, trigger, extra=self.extra)
+
+    async def stop(self) -> None:
+        """End the webhooks job's loop and cancel webhook runs still going (the engine is
+        crash-safe at any instant). Called by the worker before it stops the scheduler."""
+        self.stopping = True
+        for task in self.webhook_tasks.values():
+            task.cancel()
+        await asyncio.gather(*self.webhook_tasks.values(), return_exceptions=True)
+
+    @staticmethod
+    def _job(engine: Engine) -> Callable[[], Awaitable[None]]:
+        """The scheduled run; every RECONCILE_SECONDS (counted from the job's start, so a
+        restart does not re-read every pair at once) it is a "reconcile" run, which
+        re-compares every linked pair."""
+        last_reconcile = [time.monotonic()]
+
+        async def run() -> None:
+            now = time.monotonic()
+            due = now - last_reconcile[0] >= RECONCILE_SECONDS
+            await engine.run_once("reconcile" if due else "schedule")
+            if due:
+                last_reconcile[:] = [now]
+        return run

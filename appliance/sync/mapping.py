@@ -1,0 +1,179 @@
+"""Turning one side's item into the other side's field values, and back.
+
+Every mapped field has a "comparable" value per side (`Mapper.read`): what the merge compares
+and what the bases store. Normalisation: "" and None are the same (no value); labels are a
+sorted list without the labels that only encode the item type (TypeMapping.a_labels /
+b_labels) so a type label never reads as a label edit; users are UserRef dicts (id, name,
+email, login), assignee lists sorted by id.
+
+`Mapper.translate(mapping, value, from_side)` maps a comparable value to the other side:
+value maps (per element for lists, reversed for B -> A, defaults for unmapped values) and users
+(by e-mail or login through the other side's user directory, explicit map first, default user
+last; a user with no counterpart and no default is dropped). `Mapper.write_value` turns a
+comparable value into what Connector.create_item / update_item take (labels gain the type
+labels of the pair's type mapping).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from appliance.connectors.base import Item, UserRef
+from appliance.sync.spec import USER_FIELDS, FieldMapping, IntegrationSpec, TypeMapping
+
+OTHER = {"a": "b", "b": "a"}
+
+
+class Directory:
+    """The users of one side (from Connector.list_users), looked up by e-mail or login,
+    case-insensitively."""
+
+    def __init__(self, users: Iterable[UserRef] = ()):
+        self.by_key: dict[str, dict[str, Any]] = {}
+        for user in users:
+            ref = user.to_dict()
+            for key in (user.email, user.login):
+                if key:
+                    self.by_key.setdefault(key.lower(), ref)
+
+    def find(self, key: str | None) -> dict[str, Any] | None:
+        return self.by_key.get(key.lower()) if key else None
+
+
+def _user(value: Any) -> dict[str, Any] | None:
+    if not value:
+        return None
+    return {"id": str(value["id"]), "name": value.get("name") or "", "email": value.get("email"),
+            "login": value.get("login")}
+
+
+class Mapper:
+    """Mapping for one integration; `directories` {"a": Directory, "b": Directory}."""
+
+    def __init__(self, spec: IntegrationSpec, directories: Mapping[str, Directory] | None = None):
+        self.spec = spec
+        self.directories = dict(directories or {"a": Directory(), "b": Directory()})
+        self.type_labels = {"a": {label for t in spec.type_mappings for label in t.a_labels},
+                            "b": {label for t in spec.type_mappings for label in t.b_labels}}
+
+    # -- types and filters --------------------------------------------------------------------
+
+    def type_mapping(self, side: str, item: Item) -> TypeMapping | None:
+        """The first type mapping that `item` matches on `side` (its type and all its labels)."""
+        labels = set(item.fields.get("labels") or [])
+        for tm in self.spec.type_mappings:
+            wanted_type = tm.a_type if side == "a" else tm.b_type
+            wanted_labels = tm.a_labels if side == "a" else tm.b_labels
+            if item.type == wanted_type and set(wanted_labels) <= labels:
+                return tm
+        return None
+
+    def passes_filter(self, side: str, item: Item) -> bool:
+        rule = self.spec.filters.a if side == "a" else self.spec.filters.b
+        if rule.types and item.type not in rule.types:
+            return False
+        return set(rule.labels) <= set(item.fields.get("labels") or [])
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @staticmethod
+    def field_of(mapping: FieldMapping, side: str) -> str:
+        return mapping.a_field if side == "a" else mapping.b_field
+
+    def comparable(self, side: str, field: str, value: Any) -> Any:
+        if value == "" or value is None:
+            return None
+        if field == "labels":
+            return sorted(set(value) - self.type_labels[side]) or None
+        if field in USER_FIELDS:
+            if isinstance(value, list):
+                users = [u for u in (_user(v) for v in value) if u]
+                return sorted(users, key=lambda u: u["id"]) or None
+            return _user(value)
+        if isinstance(value, list):
+            return value or None
+        return value
+
+    def read(self, side: str, item: Item) -> dict[str, Any]:
+        """The comparable value of every mapped field of `item` on `side`."""
+        return {m.name: self.comparable(side, self.field_of(m, side), item.fields.get(self.field_of(m, side)))
+                for m in self.spec.field_mappings}
+
+    # -- translating --------------------------------------------------------------------------
+
+    def _map_value(self, mapping: FieldMapping, value: Any, from_side: str) -> Any:
+        if mapping.value_map is None:
+            return value
+        if from_side == "a":
+            table, default = mapping.value_map, mapping.default_b
+        else:
+            table = {}
+            for a_value, b_value in mapping.value_map.items():
+                table.setdefault(str(b_value), a_value)
+            default = mapping.default_a
+        if str(value) in table:
+            return table[str(value)]
+        return default if default is not None else value
+
+    def _map_user(self, user: dict[str, Any], from_side: str) -> dict[str, Any] | None:
+        to_side = OTHER[from_side]
+        users = self.spec.users
+        directory = self.directories[to_side]
+        key = user.get(users.match)
+        explicit = dict(users.map) if from_side == "a" else {v: k for k, v in users.map.items()}
+        for candidate in (explicit.get(user.get("email") or ""), explicit.get(user.get("login") or ""), key):
+            found = directory.find(candidate)
+            if found:
+                return _user(found)
+        default = users.default_b if to_side == "b" else users.default_a
+        return _user(directory.find(default))
+
+    def translate(self, mapping: FieldMapping, value: Any, from_side: str) -> Any:
+        """`value` (comparable, on `from_side`) as the other side's comparable value."""
+        to_side = OTHER[from_side]
+        target_field = self.field_of(mapping, to_side)
+        if value is None:
+            default = mapping.default_b if to_side == "b" else mapping.default_a
+            if target_field in USER_FIELDS or default is None:
+                return None
+            return self.comparable(to_side, target_field, default)
+        if self.field_of(mapping, from_side) in USER_FIELDS:
+            users = value if isinstance(value, list) else [value]
+            mapped = [u for u in (self._map_user(u, from_side) for u in users) if u]
+            if isinstance(value, list) or target_field == "assignees":
+                unique = {u["id"]: u for u in mapped}
+                return self.comparable(to_side, target_field, list(unique.values()))
+            return mapped[0] if mapped else None
+        if isinstance(value, list):
+            return self.comparable(to_side, target_field,
+                                   [self._map_value(mapping, v, from_side) for v in value])
+        return self.comparable(to_side, target_field, self._map_value(mapping, value, from_side))
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write_value(self, side: str, field: str, value: Any, tm: TypeMapping | None) -> Any:
+        """A comparable value as the connector takes it for `field` on `side`."""
+        if field == "labels":
+            type_labels = (tm.a_labels if side == "a" else tm.b_labels) if tm else []
+            return sorted(set(value or []) | set(type_labels))
+        if field == "assignees":
+            return list(value or [])
+        if field == "description":
+            return value or ""
+        return value
+
+    def create_fields(self, to_side: str, source: Mapping[str, Any], tm: TypeMapping) -> dict[str, Any]:
+        """Field values for creating the counterpart on `to_side` of an item whose comparable
+        values are `source` (read on the other side). Mappings that do not flow towards
+        `to_side` still seed the new item (it has no value of its own yet)."""
+        from_side = OTHER[to_side]
+        fields: dict[str, Any] = {}
+        for m in self.spec.field_mappings:
+            target = self.field_of(m, to_side)
+            fields[target] = self.write_value(to_side, target, self.translate(m, source.get(m.name), from_side), tm)
+        if "labels" not in fields:
+            type_labels = tm.a_labels if to_side == "a" else tm.b_labels
+            if type_labels:
+                fields["labels"] = sorted(type_labels)
+        return {k: v for k, v in fields.items() if v is not None}

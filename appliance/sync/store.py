@@ -1,0 +1,372 @@
+"""The engine's SQL (tables in sql/tenant/0003_sync.sql), one method per question or change.
+
+Every method runs on the tenant role's pool against the tenant schema given at construction
+(quoted once with quote_ident); values go as parameters only. Methods that change several rows
+do it in one transaction, so a crash leaves either all or none of it (the engine relies on
+that: a link and its intent's completion, a link's bases and its events, a comment pair and its
+intent)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from appliance.identifiers import quote_ident
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+@dataclass
+class Link:
+    id: int
+    a_id: str
+    b_id: str
+    a_key: str
+    b_key: str
+    marker: str
+    base_a: dict[str, Any]
+    base_b: dict[str, Any]
+    a_updated_at: datetime | None
+    b_updated_at: datetime | None
+    state: str
+
+    def item_id(self, side: str) -> str:
+        return self.a_id if side == "a" else self.b_id
+
+    def updated_at(self, side: str) -> datetime | None:
+        return self.a_updated_at if side == "a" else self.b_updated_at
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Link:
+        return cls(id=row["id"], a_id=row["a_id"], b_id=row["b_id"], a_key=row["a_key"], b_key=row["b_key"],
+                   marker=row["marker"], base_a=_loads(row["base_a"]), base_b=_loads(row["base_b"]),
+                   a_updated_at=row["a_updated_at"], b_updated_at=row["b_updated_at"], state=row["state"])
+
+
+@dataclass
+class Intent:
+    id: int
+    marker: str
+    kind: str
+    source_side: str
+    source_id: str
+    parent_link_id: int | None
+    state: str
+
+
+@dataclass
+class Event:
+    """An events row to write with the work it describes."""
+
+    action: str
+    direction: str = ""
+    item_key: str = ""
+    fields: Sequence[str] = ()
+    detail: str = ""
+
+
+@dataclass
+class ConflictRow:
+    field: str
+    a_value: Any
+    b_value: Any
+    base_value: Any
+    state: str = "open"
+    resolution: str | None = None
+    resolved_value: Any = None
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool, schema: str, integration_id: int):
+        self.pool = pool
+        self.s = quote_ident(schema)
+        self.iid = integration_id
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("{s}", self.s)
+
+    # -- configuration ------------------------------------------------------------------------
+
+    async def integration(self) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(self._q("SELECT * FROM {s}.integrations WHERE id = $1"), self.iid)
+
+    async def connection(self, connection_id: int) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(self._q("SELECT * FROM {s}.connections WHERE id = $1"), connection_id)
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    async def start_run(self, trigger: str) -> int:
+        """A new run row. Runs of this integration still marked running were interrupted (the
+        worker stopped or died; one worker runs one integration's runs one at a time)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q(
+                "UPDATE {s}.runs SET status = 'failed', finished_at = now(), error = 'interrupted: the worker "
+                "stopped during the run; the next run carried on' WHERE integration_id = $1 AND status = 'running'"),
+                self.iid)
+            return await conn.fetchval(self._q(
+                "INSERT INTO {s}.runs (integration_id, trigger) VALUES ($1, $2) RETURNING id"), self.iid, trigger)
+
+    async def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], *, api_calls: int,
+                         retries: int, rate_limit_wait: float, duration: float, error: str | None) -> None:
+        await self.pool.execute(self._q(
+            "UPDATE {s}.runs SET finished_at = now(), status = $2, items_seen = $3, items_created = $4, "
+            "items_updated = $5, comments_created = $6, conflicts = $7, errors = $8, api_calls = $9, "
+            "retries = $10, rate_limit_wait_seconds = $11, duration_seconds = $12, error = $13, "
+            "attachments_created = $14 WHERE id = $1"),
+            run_id, status, counts["seen"], counts["created"], counts["updated"], counts["comments"],
+            counts["conflicts"], counts["errors"], api_calls, retries, rate_limit_wait, duration, error,
+            counts["attachments"])
+
+    # -- cursors ------------------------------------------------------------------------------
+
+    async def cursor(self, side: str) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(self._q(
+            "SELECT since, started_at FROM {s}.cursors WHERE integration_id = $1 AND side = $2"), self.iid, side)
+
+    async def init_cursor(self, side: str, since: datetime | None, started_at: datetime) -> asyncpg.Record:
+        await self.pool.execute(self._q(
+            "INSERT INTO {s}.cursors (integration_id, side, since, started_at) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT DO NOTHING"), self.iid, side, since, started_at)
+        return await self.cursor(side)
+
+    async def advance_cursor(self, side: str, since: datetime) -> None:
+        """Move the cursor forward to `since` (never back)."""
+        await self.pool.execute(self._q(
+            "UPDATE {s}.cursors SET since = GREATEST(coalesce(since, $3), $3), updated_at = now() "
+            "WHERE integration_id = $1 AND side = $2"), self.iid, side, since)
+
+    # -- links and intents --------------------------------------------------------------------
+
+    async def link_by(self, side: str, item_id: str) -> Link | None:
+        column = "a_id" if side == "a" else "b_id"
+        row = await self.pool.fetchrow(self._q(
+            f"SELECT * FROM {{s}}.links WHERE integration_id = $1 AND {column} = $2"), self.iid, item_id)
+        return Link.from_row(row) if row else None
+
+    async def intent_by_marker(self, marker: str) -> Intent | None:
+        row = await self.pool.fetchrow(self._q(
+            "SELECT * FROM {s}.intents WHERE integration_id = $1 AND marker = $2"), self.iid, marker)
+        return self._intent(row)
+
+    async def pending_intent(self, kind: str, source_side: str, source_id: str) -> Intent | None:
+        row = await self.pool.fetchrow(self._q(
+            "SELECT * FROM {s}.intents WHERE integration_id = $1 AND kind = $2 AND source_side = $3 "
+            "AND source_id = $4 AND state = 'pending'"), self.iid, kind, source_side, source_id)
+        return self._intent(row)
+
+    async def add_intent(self, kind: str, source_side: str, source_id: str, parent_link_id: int | None = None
+                         ) -> Intent:
+        """Commit the intent (and its fresh marker) before the remote create is attempted."""
+        marker = uuid.uuid4().hex
+        row = await self.pool.fetchrow(self._q(
+            "INSERT INTO {s}.intents (integration_id, marker, kind, source_side, source_id, parent_link_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *"),
+            self.iid, marker, kind, source_side, source_id, parent_link_id)
+        return self._intent(row)
+
+    @staticmethod
+    def _intent(row: asyncpg.Record | None) -> Intent | None:
+        if row is None:
+            return None
+        return Intent(id=row["id"], marker=row["marker"], kind=row["kind"], source_side=row["source_side"],
+                      source_id=row["source_id"], parent_link_id=row["parent_link_id"], state=row["state"])
+
+    async def create_link(self, intent: Intent, ids: Mapping[str, str], keys: Mapping[str, str],
+                          urls: Mapping[str, str], bases: Mapping[str, dict], updated: Mapping[str, datetime],
+                          run_id: int, event: Event) -> Link:
+        """The pair, the intent done, the event: one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(self._q(
+                "INSERT INTO {s}.links (integration_id, a_id, b_id, a_key, b_key, a_url, b_url, marker, base_a, "
+                "base_b, a_updated_at, b_updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+                "RETURNING *"), self.iid, ids["a"], ids["b"], keys["a"], keys["b"], urls["a"], urls["b"],
+                intent.marker, _json(bases["a"]), _json(bases["b"]), updated["a"], updated["b"])
+            target = ids["b"] if intent.source_side == "a" else ids["a"]
+            await conn.execute(self._q(
+                "UPDATE {s}.intents SET state = 'done', target_id = $2, updated_at = now() WHERE id = $1"),
+                intent.id, target)
+            link = Link.from_row(row)
+            await self._events(conn, run_id, link.id, [event])
+        return link
+
+    async def save_link(self, link: Link, base_a: dict, base_b: dict, a_updated: datetime | None,
+                        b_updated: datetime | None, state: str, run_id: int, events: Iterable[Event],
+                        conflicts: Iterable[ConflictRow], applied: Iterable[int]) -> None:
+        """New bases, update times and state of a pair, with its events, conflicts and the
+        resolutions applied: one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q(
+                "UPDATE {s}.links SET base_a = $2, base_b = $3, a_updated_at = $4, b_updated_at = $5, "
+                "state = $6, synced_at = now() WHERE id = $1"),
+                link.id, _json(base_a), _json(base_b), a_updated, b_updated, state)
+            await self._events(conn, run_id, link.id, events)
+            for c in conflicts:
+                await conn.execute(self._q(
+                    "INSERT INTO {s}.conflicts (integration_id, link_id, field, a_value, b_value, base_value, "
+                    "state, resolution, resolved_value, resolved_by, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, "
+                    "$7, $8, $9, CASE WHEN $7 = 'resolved' THEN 'policy' END, "
+                    "CASE WHEN $7 = 'resolved' THEN now() END) "
+                    "ON CONFLICT (link_id, field) WHERE state = 'open' DO UPDATE SET a_value = EXCLUDED.a_value, "
+                    "b_value = EXCLUDED.b_value"),
+                    self.iid, link.id, c.field, _json(c.a_value), _json(c.b_value), _json(c.base_value), c.state,
+                    c.resolution, _json(c.resolved_value) if c.resolved_value is not None else None)
+            ids = list(applied)
+            if ids:
+                await conn.execute(self._q(
+                    "UPDATE {s}.conflicts SET applied_at = now() WHERE id = ANY($1::bigint[])"), ids)
+
+    async def set_link_state(self, link: Link, state: str, run_id: int, event: Event) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q("UPDATE {s}.links SET state = $2, synced_at = now() WHERE id = $1"),
+                               link.id, state)
+            await self._events(conn, run_id, link.id, [event])
+
+    async def resolutions(self, link: Link) -> list[asyncpg.Record]:
+        """Conflicts of the pair a person resolved that the engine has not applied yet."""
+        return await self.pool.fetch(self._q(
+            "SELECT id, field, resolution, resolved_value FROM {s}.conflicts WHERE link_id = $1 "
+            "AND state = 'resolved' AND applied_at IS NULL AND resolution IN ('a', 'b', 'value') ORDER BY id"),
+            link.id)
+
+    async def active_links(self) -> list[Link]:
+        rows = await self.pool.fetch(self._q(
+            "SELECT * FROM {s}.links WHERE integration_id = $1 AND state <> 'deleted' ORDER BY id"), self.iid)
+        return [Link.from_row(r) for r in rows]
+
+    async def links_with_resolutions(self) -> list[Link]:
+        """Pairs with a person-resolved conflict not applied yet (resolving does not touch
+        either app, so no poll would bring the pair back)."""
+        rows = await self.pool.fetch(self._q(
+            "SELECT * FROM {s}.links WHERE integration_id = $1 AND id IN (SELECT link_id FROM {s}.conflicts "
+            "WHERE integration_id = $1 AND state = 'resolved' AND applied_at IS NULL "
+            "AND resolution IN ('a', 'b', 'value'))"), self.iid)
+        return [Link.from_row(r) for r in rows]
+
+    # -- comments -----------------------------------------------------------------------------
+
+    async def comment_links(self, link: Link) -> list[asyncpg.Record]:
+        return await self.pool.fetch(self._q("SELECT * FROM {s}.comment_links WHERE link_id = $1"), link.id)
+
+    async def comment_markers(self, link: Link) -> set[str]:
+        """Markers of every comment the engine created or meant to create on this pair."""
+        rows = await self.pool.fetch(self._q(
+            "SELECT marker FROM {s}.intents WHERE parent_link_id = $1 AND kind = 'comment'"), link.id)
+        return {r["marker"] for r in rows}
+
+    async def add_comment_link(self, link: Link, intent: Intent, a_id: str, b_id: str, base_a: str,
+                               base_b: str, run_id: int, event: Event) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q(
+                "INSERT INTO {s}.comment_links (link_id, a_id, b_id, marker, base_a, base_b) "
+                "VALUES ($1, $2, $3, $4, $5, $6)"), link.id, a_id, b_id, intent.marker, base_a, base_b)
+            target = b_id if intent.source_side == "a" else a_id
+            await conn.execute(self._q(
+                "UPDATE {s}.intents SET state = 'done', target_id = $2, updated_at = now() WHERE id = $1"),
+                intent.id, target)
+            await self._events(conn, run_id, link.id, [event])
+
+    # -- attachments --------------------------------------------------------------------------
+
+    async def attachment_links(self, link: Link) -> list[asyncpg.Record]:
+        return await self.pool.fetch(self._q("SELECT * FROM {s}.attachment_links WHERE link_id = $1"), link.id)
+
+    async def skipped_attachments(self, link: Link) -> set[str]:
+        """"side:id" of the attachments already reported as over the size limit."""
+        rows = await self.pool.fetch(self._q(
+            "SELECT split_part(detail, ' ', 1) AS ref FROM {s}.events WHERE link_id = $1 "
+            "AND action = 'attachment_skipped'"), link.id)
+        return {r["ref"] for r in rows}
+
+    async def add_attachment_link(self, link: Link, a_id: str, b_id: str, sha256: str, size: int, filename: str,
+                                  run_id: int, event: Event) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q(
+                "INSERT INTO {s}.attachment_links (link_id, a_id, b_id, sha256, size, filename) "
+                "VALUES ($1, $2, $3, $4, $5, $6)"), link.id, a_id, b_id, sha256, size, filename)
+            await self._events(conn, run_id, link.id, [event])
+
+    # -- item errors --------------------------------------------------------------------------
+
+    async def backing_off(self) -> dict[tuple[str, str], datetime]:
+        """(side, item id) -> when it last failed, for the items whose retry is not due yet."""
+        rows = await self.pool.fetch(self._q(
+            "SELECT side, item_id, last_failed_at FROM {s}.item_errors WHERE integration_id = $1 "
+            "AND next_attempt_at > now()"), self.iid)
+        return {(r["side"], r["item_id"]): r["last_failed_at"] for r in rows}
+
+    async def due_errors(self, limit: int = 100) -> list[asyncpg.Record]:
+        return await self.pool.fetch(self._q(
+            "SELECT side, item_id, attempts FROM {s}.item_errors WHERE integration_id = $1 "
+            "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $2"), self.iid, limit)
+
+    async def record_error(self, side: str, item_id: str, item_key: str, error: str, backoff: float,
+                           run_id: int) -> int:
+        """Upsert the item's error row; returns the number of attempts so far."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            attempts = await conn.fetchval(self._q(
+                "INSERT INTO {s}.item_errors (integration_id, side, item_id, item_key, error, next_attempt_at) "
+                "VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) "
+                "ON CONFLICT (integration_id, side, item_id) DO UPDATE SET attempts = {s}.item_errors.attempts + 1, "
+                "error = EXCLUDED.error, item_key = EXCLUDED.item_key, last_failed_at = now(), "
+                "next_attempt_at = now() + make_interval(secs => $6 * least(64, "
+                "power(2, {s}.item_errors.attempts)::int)) RETURNING attempts"),
+                self.iid, side, item_id, item_key, error, backoff)
+            await self._events(conn, run_id, None, [Event("error", "", item_key or item_id, (), error)])
+        return attempts
+
+    async def clear_error(self, side: str, item_id: str) -> bool:
+        status = await self.pool.execute(self._q(
+            "DELETE FROM {s}.item_errors WHERE integration_id = $1 AND side = $2 AND item_id = $3"),
+            self.iid, side, item_id)
+        return status != "DELETE 0"
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    async def pending_deliveries(self, limit: int = 200) -> list[asyncpg.Record]:
+        return await self.pool.fetch(self._q(
+            "SELECT id, side, item_id FROM {s}.webhook_deliveries WHERE integration_id = $1 "
+            "AND processed_at IS NULL ORDER BY id LIMIT $2"), self.iid, limit)
+
+    async def take_sync_requests(self) -> list[int]:
+        """Ids of the enabled, unpaused integrations someone asked to sync now; clears the asks."""
+        rows = await self.pool.fetch(self._q(
+            "UPDATE {s}.integrations SET sync_requested_at = NULL WHERE sync_requested_at IS NOT NULL "
+            "AND enabled AND NOT paused RETURNING id"))
+        return [r["id"] for r in rows]
+
+    async def integrations_with_deliveries(self) -> list[int]:
+        """Ids of every integration of the tenant with unprocessed webhook deliveries."""
+        rows = await self.pool.fetch(self._q(
+            "SELECT DISTINCT integration_id FROM {s}.webhook_deliveries WHERE processed_at IS NULL"))
+        return [r["integration_id"] for r in rows]
+
+    async def delivered(self, ids: Sequence[int]) -> None:
+        await self.pool.execute(self._q(
+            "UPDATE {s}.webhook_deliveries SET processed_at = now() WHERE id = ANY($1::bigint[])"), list(ids))
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def event(self, run_id: int, link_id: int | None, event: Event) -> None:
+        async with self.pool.acquire() as conn:
+            await self._events(conn, run_id, link_id, [event])
+
+    async def _events(self, conn: asyncpg.Connection, run_id: int, link_id: int | None,
+                      events: Iterable[Event]) -> None:
+        rows = [(self.iid, run_id, link_id, e.action, e.direction, e.item_key, list(e.fields), e.detail[:2000])
+                for e in events]
+        if rows:
+            await conn.executemany(self._q(
+                "INSERT INTO {s}.events (integration_id, run_id, link_id, action, direction, item_key, fields, "
+                "detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"), rows)

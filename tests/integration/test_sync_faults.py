@@ -1,0 +1,193 @@
+"""The sync engine under failure: a crash right after each kind of remote create, 5xx and 429
+rates, an item the app refuses, a revoked credential, a delete seen through a webhook delivery
+(set-up: tests/integration/sync_setup.py)."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from appliance.sync.engine import SyncRunFailed
+from tests.integration.sync_setup import Crash, quiesce, world  # noqa: F401 (world: a fixture)
+async def test_a_crash_right_after_a_remote_create_leaves_exactly_one_counterpart(world):
+    w = world
+    await w.jira_issue("From Jira")
+    await w.gl_issue("From GitLab", labels="bug")
+    row = await w.integration()
+    crashes = []
+
+    def fault(point):
+        if point == "item_created":
+            crashes.append(point)
+            raise Crash()
+
+    with pytest.raises(Crash):
+        await w.engine(row, fault=fault).run_once("test")
+    assert len(w.gl_issues()) == 2 and len(w.jira.issues) == 1  # created on GitLab; the link never committed
+    assert await w.pool.fetchval("SELECT count(*) FROM t_acme.links") == 0
+    assert await w.pool.fetchval("SELECT state FROM t_acme.intents") == "pending"
+    await quiesce(w.engine(row))
+    assert len(w.gl_issues()) == 2 and len(w.jira.issues) == 2
+    assert await w.pool.fetchval("SELECT count(*) FROM t_acme.links") == 2
+    assert await w.pool.fetchval("SELECT count(*) FROM t_acme.intents WHERE state = 'pending'") == 0
+
+    # The other way: the GitLab issue's Jira counterpart is created, then the crash. The
+    # recovery run reaches the Jira side first and links the counterpart by its marker.
+    await w.gl_issue("Second from GitLab")
+    with pytest.raises(Crash):
+        await w.engine(row, fault=fault).run_once("test")
+    assert len(w.jira.issues) == 3
+    await quiesce(w.engine(row))
+    assert len(w.jira.issues) == 3 and len(w.gl_issues()) == 3
+    linked = await w.pool.fetchval("SELECT count(*) FROM t_acme.events WHERE action = 'linked'")
+    assert linked == 1 and len(crashes) == 2
+
+
+async def test_a_crash_right_after_a_comment_copy_does_not_duplicate_it(world):
+    w = world
+    bug = await w.jira_issue("With comments")
+    row = await w.integration()
+    await w.engine(row).run_once("test")
+    await w.jira_comment(bug, "first")
+
+    def fault(point):
+        if point == "comment_created":
+            raise Crash()
+
+    with pytest.raises(Crash):
+        await w.engine(row, fault=fault).run_once("test")
+    await quiesce(w.engine(row))
+    [issue] = w.gl_issues()
+    copies = [n.body for n in w.widgets.notes.get(issue.iid, []) if not n.system]
+    assert len(copies) == 1 and "first" in copies[0]
+    assert len(w.jira.issues[bug].comments) == 1
+
+
+async def test_a_crash_right_after_an_attachment_upload_does_not_upload_it_twice(world):
+    w = world
+    bug = await w.jira_issue("With a log")
+    data = b"0123456789" * 30
+
+    async def chunks():
+        yield data
+
+    await w.human_jira.upload_attachment(w.jira.projects["PROJ"].id, bug, "build-log.txt", chunks(), len(data),
+                                         "text/plain")
+    row = await w.integration()
+    await w.pool.execute("UPDATE t_acme.integrations SET spec = jsonb_set(spec, '{attachments}', "
+                         "'{\"enabled\": true}')")
+
+    def fault(point):
+        if point == "attachment_uploaded":
+            raise Crash()
+
+    with pytest.raises(Crash):
+        await w.engine(row, fault=fault).run_once("test")
+    await w.jira_edit(bug, {"summary": "With a log!"})
+    await quiesce(w.engine(row))
+    [issue] = w.gl_issues()
+    copy = await w.tandem_gl.get_item(str(w.widgets.id), str(issue.iid))
+    assert [(a.filename, a.size) for a in copy.attachments] == [("build-log.txt", 300)]
+    assert "paired with the copy already there" in await w.pool.fetchval(
+        "SELECT detail FROM t_acme.events WHERE action = 'attachment'")
+
+
+async def test_fault_rates_converge_and_waits_show_in_run_stats(world):
+    w = world
+    for i in range(4):
+        await w.jira_issue(f"jira {i}")
+        await w.gl_issue(f"gitlab {i}", labels="bug")
+    for knobs in (w.jira.knobs, w.gl.knobs):
+        knobs.error_rate, knobs.rate_limit_rate, knobs.retry_after = 0.10, 0.05, 0.05
+    engine = w.engine(await w.integration())
+    for _ in range(12):
+        result = await engine.run_once("test")
+        if result.status == "ok" and not any(result.counts[k] for k in ("created", "updated", "comments")):
+            break
+    for knobs in (w.jira.knobs, w.gl.knobs):
+        knobs.error_rate = knobs.rate_limit_rate = 0
+    assert result.status == "ok"
+    assert sorted(i.fields["summary"] for i in w.jira.issues.values()) == \
+        sorted([f"jira {i}" for i in range(4)] + [f"gitlab {i}" for i in range(4)])
+    assert sorted(i.title for i in w.gl_issues()) == sorted(i.fields["summary"] for i in w.jira.issues.values())
+    stats = await w.pool.fetchrow("SELECT sum(retries) AS retries, sum(rate_limit_wait_seconds) AS waited, "
+                                  "sum(api_calls) AS calls FROM t_acme.runs")
+    assert stats["retries"] > 0 and stats["waited"] > 0 and stats["calls"] > 0
+    assert w.jira.knobs.failures[503] + w.gl.knobs.failures[503] > 0
+    assert w.jira.knobs.failures[429] + w.gl.knobs.failures[429] > 0
+
+
+async def test_an_item_the_app_refuses_fails_alone_and_is_retried(world):
+    w = world
+    creates = []
+
+    def refuse_the_second_create(request):     # (and the third)
+        # GitLab refusing one item's create (e.g. a validation rule): 400 with its message.
+        if request.method == "POST" and request.path.endswith("/issues") and \
+                request.headers.get("PRIVATE-TOKEN") == w.tokens["alice"]:
+            creates.append(request.path)
+            if len(creates) in (2, 3):                       # the item's create, and its first retry
+                return web.json_response({"message": {"title": ["is not allowed here"]}}, status=400)
+        return None
+
+    w.gl.knobs.fault = refuse_the_second_create
+    await w.jira_issue("fine")
+    bad = await w.jira_issue("bad title")
+    engine = w.engine(await w.integration())
+    result = await engine.run_once("test")
+    assert result.status == "partial" and result.counts["errors"] == 1 and result.counts["created"] == 1
+    error = await w.pool.fetchrow("SELECT * FROM t_acme.item_errors")
+    assert error["item_id"] == bad and error["attempts"] == 1 and error["item_key"] == "PROJ-2"
+    assert "side B" in error["error"] and "is not allowed here" in error["error"]
+    assert error["next_attempt_at"] > error["last_failed_at"]
+    backoff = error["next_attempt_at"] - error["last_failed_at"]
+    assert (await engine.run_once("test")).counts["errors"] == 0      # not due yet: not retried
+    await w.pool.execute("UPDATE t_acme.item_errors SET next_attempt_at = now()")
+    assert (await engine.run_once("test")).counts["errors"] == 1      # retried, refused again
+    again = await w.pool.fetchrow("SELECT * FROM t_acme.item_errors")
+    assert again["attempts"] == 2 and again["next_attempt_at"] - again["last_failed_at"] > backoff * 1.2
+    await w.jira_edit(bad, {"summary": "short now"})
+    await w.pool.execute("UPDATE t_acme.item_errors SET next_attempt_at = now()")
+    await engine.run_once("test")
+    assert await w.pool.fetchval("SELECT count(*) FROM t_acme.item_errors") == 0
+    assert sorted(i.title for i in w.gl_issues()) == ["fine", "short now"]
+
+
+async def test_a_revoked_credential_stops_only_its_integration(world):
+    w = world
+    first = w.engine(await w.integration("first"))
+    second = w.engine(await w.integration("second", b=w.gl_conn2, b_container=str(w.other.id),
+                                          a_container=w.jira.projects["OPS"].id))
+    w.gl.revoke(w.tokens["alice"])
+    await w.jira_issue("for first")
+    await w.jira_issue("for second", project="OPS")
+    with pytest.raises(SyncRunFailed, match=r"side B \(connection 'gitlab'\): credential refused"):
+        await first.run_once("test")
+    ok = await second.run_once("test")
+    assert ok.status == "ok" and [i.title for i in w.gl_issues(w.other)] == ["for second"]
+    assert w.gl_issues(w.widgets) == []
+    run = await w.pool.fetchrow("SELECT status, error FROM t_acme.runs WHERE integration_id = $1", first.id)
+    assert run["status"] == "failed" and "credential refused" in run["error"] and "401" in run["error"]
+
+
+async def test_a_webhook_delivery_about_a_deleted_item_closes_its_counterpart(world):
+    w = world
+    bug = await w.jira_issue("Going away")
+    row = await w.integration()
+    await w.pool.execute("UPDATE t_acme.integrations SET spec = jsonb_set(spec, '{delete_policy}', '\"close\"')")
+    engine = w.engine(row)
+    await engine.run_once("test")
+    [issue] = w.gl_issues()
+    assert issue.state == "opened"
+    del w.jira.issues[bug]                                     # deleted in Jira; polls cannot see that
+    await w.pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id, kind) "
+                         "VALUES ($1, 'a', $2, 'deleted')", row["id"], bug)
+    result = await engine.run_once("webhook")
+    assert result.status == "ok" and issue.state == "closed"
+    assert await w.pool.fetchval("SELECT state FROM t_acme.links") == "deleted"
+    assert await w.pool.fetchval("SELECT count(*) FROM t_acme.webhook_deliveries WHERE processed_at IS NULL") == 0
+    detail = await w.pool.fetchval("SELECT detail FROM t_acme.events WHERE action = 'deleted'")
+    assert "was deleted on side A" in detail and "set to closed (close policy)" in detail
+    await w.gl_edit(issue.iid, title="edited after the delete")
+    await quiesce(engine)                                      # a deleted pair is left alone
+    assert len(w.jira.issues) == 0 and len(w.gl_issues()) == 1

@@ -1,0 +1,160 @@
+"""The tenant worker's sync jobs (appliance/sync/jobs.py as appliance/worker.py wires them): the
+scheduler gets one job per enabled, unpaused integration, with connectors built from the
+encrypted connection rows, egress allowed to the connections' hosts only, and it follows
+changes to the integrations table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from yarl import URL
+
+from appliance import db, migrator, secrets, tenants
+from appliance.connectors.base import EgressDenied
+from appliance.outbound import OutboundClient
+from appliance.scheduler import Scheduler
+from appliance.sync.jobs import SyncJobs
+from tests.fakes.gitlab import GitLabFake
+from tests.fakes.jira import JiraEmulator
+from tests.fakes.server import serve
+
+
+async def wait_until(predicate, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def tenant_pool(config, key):
+    await migrator.migrate(config, key)
+    async with db.control(config, key) as conn:
+        tenant = await tenants.create_tenant(config, key, conn, "acme")
+    pool = await db.create_pool(config, key, role=tenant.role_name, max_size=4)
+    yield pool
+    await pool.close()
+
+
+async def test_one_job_per_enabled_integration_following_changes(config, key, tenant_pool):
+    pool = tenant_pool
+    jira = JiraEmulator("server")
+    gl = GitLabFake()
+    alice = gl.add_user("alice")
+    project = gl.add_project("acme/widgets", owner=alice)
+    gl.add_label(project, "bug")
+    async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
+            OutboundClient(config, [], tenant="acme") as outbound:
+        ids = {}
+        for name, kind, url, credentials in (("jira", "jira", jira_url, {"token": jira.alice.token}),
+                                              ("gitlab", "gitlab", gl_url, {"token": gl.add_token(alice)})):
+            ids[name] = await pool.fetchval(
+                "INSERT INTO t_acme.connections (name, kind, base_url) VALUES ($1, $2, $3) RETURNING id",
+                name, kind, url)
+            await pool.execute("UPDATE t_acme.connections SET credentials = $2 WHERE id = $1", ids[name],
+                               secrets.encrypt(key, credentials, schema="t_acme", connection_id=ids[name]))
+        spec = {"side_a": {"connection_id": ids["jira"], "container": jira.projects["PROJ"].id},
+                "side_b": {"connection_id": ids["gitlab"], "container": str(project.id)},
+                "type_mappings": [{"a_type": "Bug", "b_type": "issue", "b_labels": ["bug"]}],
+                "field_mappings": [{"a_field": "title", "b_field": "title"}],
+                "start": {"mode": "all"}, "schedule": {"interval_seconds": 5}}
+        integration = await pool.fetchval(
+            "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('sync', false, $1) RETURNING id",
+            json.dumps(spec))
+        issue = jira.new_issue(jira.bob, jira.projects["PROJ"], {"summary": "Printer on fire",
+                                                                  "issuetype": "10002"})
+
+        scheduler = Scheduler(pool, "acme")
+        jobs = SyncJobs(pool, scheduler, schema="t_acme", tenant="acme", key=key, outbound=outbound)
+        scheduler.add("integrations", 0.1, jobs.refresh)
+        running = asyncio.create_task(scheduler.run())
+        try:
+            await wait_until(lambda: outbound.allowed(URL(gl_url)) and outbound.allowed(URL(jira_url)))
+            with pytest.raises(EgressDenied):
+                outbound.for_connection("elsewhere", "https://example.com/", {})
+            await asyncio.sleep(0.3)
+            assert jobs.jobs == {} and project.issues == {}          # disabled: no job, nothing synced
+
+            await pool.execute("UPDATE t_acme.integrations SET enabled = true, updated_at = now()")
+            await wait_until(lambda: len(project.issues) == 1)
+            assert [i.title for i in project.issues.values()] == ["Printer on fire"]
+            assert list(jobs.jobs) == [integration]
+            run = await pool.fetchrow("SELECT status, trigger FROM t_acme.runs ORDER BY id LIMIT 1")
+            assert (run["status"], run["trigger"]) == ("ok", "schedule")
+            assert await pool.fetchval("SELECT interval_s FROM t_acme.scheduled_jobs WHERE name = $1",
+                                       f"sync:{integration}") == 5
+
+            # Paused: the job goes away; nothing more is synced.
+            await pool.execute("UPDATE t_acme.integrations SET paused = true, updated_at = now()")
+            await wait_until(lambda: jobs.jobs == {})
+            runs = await pool.fetchval("SELECT count(*) FROM t_acme.runs")
+            jira.change(issue, jira.bob, {"summary": "Printer on fire again"})
+            await asyncio.sleep(0.3)
+            assert await pool.fetchval("SELECT count(*) FROM t_acme.runs") == runs
+            assert f"sync:{integration}" not in scheduler._entries
+        finally:
+            await scheduler.stop(1)
+            await running
+
+
+async def test_a_webhook_delivery_or_sync_now_runs_within_a_second(config, key, tenant_pool):
+    pool = tenant_pool
+    jira = JiraEmulator("server")
+    gl = GitLabFake()
+    alice = gl.add_user("alice")
+    project = gl.add_project("acme/widgets", owner=alice)
+    async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
+            OutboundClient(config, [], tenant="acme") as outbound:
+        ids = {}
+        for name, kind, url, credentials in (("jira", "jira", jira_url, {"token": jira.alice.token}),
+                                              ("gitlab", "gitlab", gl_url, {"token": gl.add_token(alice)})):
+            ids[name] = await pool.fetchval(
+                "INSERT INTO t_acme.connections (name, kind, base_url) VALUES ($1, $2, $3) RETURNING id",
+                name, kind, url)
+            await pool.execute("UPDATE t_acme.connections SET credentials = $2 WHERE id = $1", ids[name],
+                               secrets.encrypt(key, credentials, schema="t_acme", connection_id=ids[name]))
+        spec = {"side_a": {"connection_id": ids["jira"], "container": jira.projects["PROJ"].id},
+                "side_b": {"connection_id": ids["gitlab"], "container": str(project.id)},
+                "type_mappings": [{"a_type": "Bug", "b_type": "issue"}],
+                "field_mappings": [{"a_field": "title", "b_field": "title"}],
+                "start": {"mode": "new"}, "schedule": {"interval_seconds": 3600}}
+        integration = await pool.fetchval(
+            "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('sync', true, $1) RETURNING id",
+            json.dumps(spec))
+        scheduler = Scheduler(pool, "acme")
+        jobs = SyncJobs(pool, scheduler, schema="t_acme", tenant="acme", key=key, outbound=outbound)
+        scheduler.add("integrations", 0.1, jobs.refresh)
+        scheduler.add("webhooks", 0.5, jobs.webhooks)
+        running = asyncio.create_task(scheduler.run())
+        try:
+            for _ in range(100):                                 # the hourly run, done at once
+                if await pool.fetchval("SELECT count(*) FROM t_acme.runs WHERE status = 'ok'") == 1:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the first run did not happen")
+            issue = jira.new_issue(jira.bob, jira.projects["PROJ"], {"summary": "Fast", "issuetype": "10002"})
+            started = asyncio.get_running_loop().time()
+            await pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
+                               "VALUES ($1, 'a', $2)", integration, issue.id)
+            await wait_until(lambda: len(project.issues) == 1, timeout=5)
+            assert asyncio.get_running_loop().time() - started < 1.0
+            assert [i.title for i in project.issues.values()] == ["Fast"]
+            await wait_until(lambda: not jobs.engines[integration].busy)
+            run = await pool.fetchrow("SELECT trigger, status, items_created FROM t_acme.runs "
+                                      "ORDER BY id DESC LIMIT 1")
+            assert (run["trigger"], run["status"], run["items_created"]) == ("webhook", "ok", 1)
+
+            # "Sync now" from the API: a full run within a second, the request cleared.
+            jira.new_issue(jira.bob, jira.projects["PROJ"], {"summary": "Now", "issuetype": "10002"})
+            await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now()")
+            await wait_until(lambda: len(project.issues) == 2, timeout=1)
+            await wait_until(lambda: not jobs.engines[integration].busy)
+            assert await pool.fetchval("SELECT trigger FROM t_acme.runs ORDER BY id DESC LIMIT 1") == "manual"
+            assert await pool.fetchval("SELECT sync_requested_at FROM t_acme.integrations") is None
+        finally:
+            await jobs.stop()
+            await scheduler.stop(1)
+            await running
