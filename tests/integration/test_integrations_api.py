@@ -298,3 +298,24 @@ async def test_webhooks_queue_deliveries_for_the_right_secret_only(world):
     assert (await app.call("POST", gitlab_url, GITLAB_HOOK, origin=None, headers=gitlab)).body == {"queued": 0}
     assert len(await deliveries(site)) == 4
     assert json.dumps(await site.audit("acme")).count(secret) == 0
+
+
+async def test_sync_now_asks_the_worker_for_a_run_of_an_active_integration_only(world):
+    site, editor, bugs = world
+    path = f"{INTEGRATIONS}/{bugs['id']}/sync-now"
+    refused = await editor.call("POST", path)
+    assert refused.status == 409 and "disabled" in refused.body["error"]["message"]
+
+    assert (await editor.call("POST", f"{INTEGRATIONS}/{bugs['id']}/enable")).status == 200
+    accepted = await editor.call("POST", path)
+    assert accepted.status == 202, accepted.body
+    async with site.realm("acme") as conn:
+        requested, updated = await conn.fetchrow("SELECT sync_requested_at, updated_at FROM integrations "
+                                                 "WHERE id = $1", bugs["id"])
+    assert requested is not None and requested.isoformat() == accepted.body["requested_at"].replace("Z", "+00:00")
+    # The request must not look like an edit of the integration (that rebuilds its job).
+    assert updated < requested
+
+    viewer = await as_role(site, "viewer")
+    assert (await viewer.call("POST", path)).status == 403
+    assert [a for _, a, _, _ in await site.audit("acme", "integration.sync_now")] == ["integration.sync_now"]
