@@ -333,11 +333,13 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the appliance locally (embedded PostgreSQL under ./var)")
-    test = sub.add_parser("test", help="run the whole test suite")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    sub.add_parser("test", help="run the whole test suite (further arguments go to pytest)")
     sub.add_parser("binary", help="build dist/tandem")
     sub.add_parser("deb", help="build the Debian package")
-    args = parser.parse_args()
+    args, rest = parser.parse_known_args()
+    if rest and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.pytest_args = rest
     handlers = {"run": cmd_run, "test": cmd_test, "binary": cmd_binary, "deb": cmd_deb}
     return handlers[args.command](args)
 

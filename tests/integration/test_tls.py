@@ -202,7 +202,8 @@ async def test_tls_1_2_is_the_minimum(tmp_path, ca, two_certs, highest, accepted
                 await asyncio.to_thread(handshake, port, "a.example", context)
             # Refused by the server (an alert, or asyncio's bare close after the failed
             # handshake), not by a client that could not even try.
-            assert (isinstance(refused.value, ssl.SSLEOFError)
+            # asyncio's close is seen as EOF or as a clean close, depending on timing.
+            assert (isinstance(refused.value, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
                     or "ALERT_PROTOCOL_VERSION" in str(refused.value)), refused.value
 
 

@@ -58,9 +58,10 @@ async def test_a_slow_job_does_not_delay_a_fast_one(pool):
     await run_for(scheduler, 1.2, grace=0.1)
 
     assert slow_started.is_set()
-    assert len(fast_runs) >= 8, fast_runs
+    # ~11 runs on an idle machine; a fast job held up by the slow one would run once.
+    assert len(fast_runs) >= 5, fast_runs
     rows = await jobs(pool)
-    assert rows["fast"]["runs"] >= 8 and rows["fast"]["last_status"] == "ok"
+    assert rows["fast"]["runs"] >= 5 and rows["fast"]["last_status"] == "ok"
     assert rows["fast"]["failures"] == 0 and rows["fast"]["last_error"] is None
     # The slow job never finished a run: nothing recorded, and its cancellation at stop is no failure.
     assert rows["slow"]["runs"] == 0 and rows["slow"]["last_status"] is None
@@ -86,7 +87,7 @@ async def test_failures_are_recorded_backed_off_and_do_not_stop_other_jobs(pool)
     assert 3 <= len(attempts) <= 6, attempts
     gaps = [b - a for a, b in zip(attempts, attempts[1:])]
     assert gaps == sorted(gaps) and gaps[-1] > 3 * gaps[0], gaps
-    assert len(healthy) >= 12
+    assert len(healthy) >= 6
     rows = await jobs(pool)
     broken_row = rows["broken"]
     assert broken_row["last_status"] == "error"
@@ -120,7 +121,7 @@ async def test_stop_lets_running_jobs_finish_within_the_grace_then_cancels(pool)
     await asyncio.wait_for(runner, 1)
 
     assert finished == ["short"] and cancelled == ["long"]
-    assert 0.9 <= took < 1.6, took
+    assert 0.9 <= took < 2.5, took
     rows = await jobs(pool)
     assert rows["short"]["runs"] == 1 and rows["short"]["last_status"] == "ok"
     assert rows["long"]["runs"] == 0
