@@ -29,7 +29,8 @@ class Listeners:
     https: list[list[socket.socket]] = field(default_factory=list)
     redirect: list[list[socket.socket]] = field(default_factory=list)
     metrics: list[list[socket.socket]] = field(default_factory=list)
-    addresses: list[str] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)            # [http] listen, as host:port
+    redirect_addresses: list[str] = field(default_factory=list)   # [http] redirect_listen
 
     def for_worker(self, index: int) -> tuple[list[socket.socket], list[socket.socket]]:
         return self.https[index], self.redirect[index]
@@ -74,8 +75,10 @@ def bind(config: Config) -> Listeners:
                 _bind_one(family, address, where, reuse_port=False).close()
                 for index in range(workers):
                     target[index].append(_bind_one(family, address, where, reuse_port=True))
-                if target is not listeners.metrics:
+                if target is listeners.https:
                     listeners.addresses.append(_show(host, port))
+                elif target is listeners.redirect:
+                    listeners.redirect_addresses.append(_show(host, port))
     except BaseException:
         listeners.close()
         raise

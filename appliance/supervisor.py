@@ -137,8 +137,9 @@ class Supervisor:
         for index in range(len(self.web)):
             self._start_web(index)
         scheme = "http" if config.tls.mode == "off" else "https"
-        log.info("%d web worker%s on %s", len(self.web), "" if len(self.web) == 1 else "s",
-                 ", ".join(f"{scheme}://{a}" for a in self.listeners.addresses))
+        redirects = "".join(f", http://{a} (redirects to https)" for a in self.listeners.redirect_addresses)
+        log.info("%d web worker%s on %s%s", len(self.web), "" if len(self.web) == 1 else "s",
+                 ", ".join(f"{scheme}://{a}" for a in self.listeners.addresses), redirects)
 
     def _loop(self) -> int:
         while True:
