@@ -1,6 +1,6 @@
 """An in-memory GitLab (REST API v4) for tests, behaving like GitLab 17 where Tandem looks.
 
-Built from the community OpenAPI description in /work/shared/specs/ and GitLab's documentation:
+Built from the community OpenAPI description in ../shared/specs/ (beside the repository) and GitLab's documentation:
 
 - Auth: `PRIVATE-TOKEN: <token>` or `Authorization: Bearer <token>`; personal access tokens belong to
   a user, project access tokens to a bot user that is a member of that one project. A missing,
