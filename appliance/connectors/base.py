@@ -24,7 +24,9 @@ caller does: retry later, stop the connection and show the admin, or fail that o
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -489,3 +491,39 @@ class Connector(abc.ABC):
     async def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
         """The items a (verified) delivery concerns; [] for events Tandem does not sync.
         Never raises for a malformed or unknown payload: returns []."""
+
+
+# Uploads larger than this are spooled to disk, never held in memory.
+SPOOL_BYTES = 1024 * 1024
+
+
+@contextlib.asynccontextmanager
+async def spooled_upload(chunks: AsyncIterator[bytes], size: int, filename: str, mime_type: str,
+                         field_name: str = "file"):
+    """Spool an attachment's stream (memory, then disk) and yield a factory of multipart
+    bodies over it, one fresh body per attempt, so the outbound client can send the
+    upload again after a 429 without holding a large file in memory.
+
+    Raises RemoteItemError when the stream's length differs from `size`.
+    """
+    import aiohttp  # connectors only; keeps this module importable without the HTTP stack
+
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        written = 0
+        async for chunk in chunks:
+            spool.write(chunk)
+            written += len(chunk)
+        if written != size:
+            raise RemoteItemError(f"attachment {filename!r}: read {written} bytes, expected {size}")
+
+        def form() -> aiohttp.FormData:
+            async def read() -> AsyncIterator[bytes]:
+                spool.seek(0)
+                while block := spool.read(64 * 1024):
+                    yield block
+
+            data = aiohttp.FormData()
+            data.add_field(field_name, read(), filename=filename, content_type=mime_type)
+            return data
+
+        yield form

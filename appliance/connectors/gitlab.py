@@ -48,18 +48,16 @@ import json
 import logging
 import mimetypes
 import re
-import tempfile
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
-import aiohttp
 
 from appliance.connectors.base import (AttachmentRef, ChangePage, Comment, ConnectionReport, Connector,
                                        ConnectorError, ContainerInfo, ContainerRef, FieldSpec, Item,
                                        RemoteAuthError, RemoteItemError, StatusSpec, UserRef, WebhookEvent,
-                                       utc)
+                                       spooled_upload, utc)
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +68,6 @@ LEVELS = {10: "Guest", 15: "Planner", 20: "Reporter", 30: "Developer", 40: "Main
 MARKER = re.compile(r"\s*<!-- tandem:sync:([A-Za-z0-9_.:-]+) -->\s*$")
 ATTACHMENT_NOTE = re.compile(r"<!-- tandem:attachment size=(\d+) -->")
 UPLOAD_LINK = re.compile(r"!?\[([^\]]*)\]\((?:[^)\s]*?)?/uploads/([0-9a-f]{32})/([^)\s]+)\)")
-SPOOL_BYTES = 1024 * 1024  # uploads larger than this are spooled to disk, never held in memory
 RECENT_SCAN = 20  # how many of the account's newest issues find_by_marker checks after the search
 
 
@@ -433,27 +430,7 @@ class GitLabConnector(Connector):
 
     async def upload_attachment(self, container: str, item_id: str, filename: str,
                                 chunks: AsyncIterator[bytes], size: int, mime_type: str) -> AttachmentRef:
-        # Spool the stream (memory up to SPOOL_BYTES, then disk) so the multipart body can be
-        # sent again if GitLab answers 429, without ever holding a large file in memory.
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-            written = 0
-            async for chunk in chunks:
-                spool.write(chunk)
-                written += len(chunk)
-            if written != size:
-                raise RemoteItemError(f"attachment {filename!r}: read {written} bytes, expected {size}")
-
-            def form() -> aiohttp.FormData:
-                # A fresh multipart body per attempt, streamed from the spool.
-                async def read() -> AsyncIterator[bytes]:
-                    spool.seek(0)
-                    while chunk := spool.read(64 * 1024):
-                        yield chunk
-
-                data = aiohttp.FormData()
-                data.add_field("file", read(), filename=filename, content_type=mime_type)
-                return data
-
+        async with spooled_upload(chunks, size, filename, mime_type) as form:
             upload = (await self.http.request("POST", f"{self.project_path(container)}/uploads", data=form,
                                               expect=(201,))).json()
         link = upload["markdown"]

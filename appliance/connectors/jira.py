@@ -47,25 +47,22 @@ import hashlib
 import hmac
 import json
 import logging
-import tempfile
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import aiohttp
 
 from appliance.connectors.base import (AttachmentRef, ChangePage, Comment, ConnectionReport, Connector,
                                        ConnectorError, ContainerInfo, ContainerRef, FieldSpec, Item,
                                        RemoteAuthError, RemoteItemError, StatusSpec, UserRef, WebhookEvent,
-                                       utc)
+                                       spooled_upload, utc)
 
 log = logging.getLogger(__name__)
 
 PROPERTY = "tandem.sync"
 SCAN_WINDOW = 100
 MAX_HOPS = 4
-SPOOL_BYTES = 1024 * 1024
 SECRET_HEADER = "X-Tandem-Webhook-Secret"
 CATEGORIES = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
 CANONICAL = {"summary": "title", "description": "description", "priority": "priority",
@@ -572,25 +569,7 @@ class JiraConnector(Connector):
     async def upload_attachment(self, container: str, item_id: str, filename: str,
                                 chunks: AsyncIterator[bytes], size: int, mime_type: str) -> AttachmentRef:
         await self._setup()
-        # Spool (memory, then disk) so the multipart body can be sent again after a 429.
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-            written = 0
-            async for chunk in chunks:
-                spool.write(chunk)
-                written += len(chunk)
-            if written != size:
-                raise RemoteItemError(f"attachment {filename!r}: read {written} bytes, expected {size}")
-
-            def form() -> aiohttp.FormData:
-                async def read() -> AsyncIterator[bytes]:
-                    spool.seek(0)
-                    while chunk := spool.read(64 * 1024):
-                        yield chunk
-
-                data = aiohttp.FormData()
-                data.add_field("file", read(), filename=filename, content_type=mime_type)
-                return data
-
+        async with spooled_upload(chunks, size, filename, mime_type) as form:
             added = (await self.http.request("POST", f"{self.api}/issue/{item_id}/attachments", data=form,
                                              headers={"X-Atlassian-Token": "no-check"})).json()
         return self._attachment(added[0])
