@@ -6,7 +6,8 @@ any connector and writes nothing to the database: no cursor moves, no intent, li
 or conflict row. Comments are not previewed. Each planned write is a dict:
 
   {"action": "create", "side": "b", "source": "PROJ-7", "type": "issue", "fields": {...}}
-  {"action": "update", "side": "a", "item": "PROJ-3", "source": "#12", "fields": {...}, "why": "..."}
+  {"action": "update", "side": "a", "item": "PROJ-3", "source": "#12", "fields": {...}, "old": {...},
+   "why": "..."}      ("old": what the item holds now of each field written)
   {"action": "link", "side": "b", "item": "#13", "source": "PROJ-8", "why": "found by its sync marker"}
   {"action": "conflict", "item": "PROJ-3", "field": "title", "a_value": ..., "b_value": ..., "why": ...}
 
@@ -84,7 +85,8 @@ async def preview(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
                         action = merge.A_TO_B if to == "b" else merge.B_TO_A
                         why = "; ".join(f"{d.name}: {d.reason}" for d in decisions if d.action == action)
                         plan.append({"action": "update", "side": to, "item": items[to].key,
-                                     "source": items[OTHER[to]].key, "fields": changes[to], "why": why})
+                                     "source": items[OTHER[to]].key, "fields": changes[to],
+                                     "old": {f: items[to].fields.get(f) for f in changes[to]}, "why": why})
                 for d in decisions:
                     if d.action == merge.CONFLICT:
                         plan.append({"action": "conflict", "item": items["a"].key, "field": d.name,

@@ -147,9 +147,9 @@ async def test_preview_shows_the_writes_of_the_next_run_and_makes_none(world):
     await w.gl_edit(issue.iid, state_event="close")
     assert await preview(engine) == [
         {"action": "update", "side": "a", "item": "PROJ-1", "source": "#1", "fields": {"status": "Done"},
-         "why": "status: changed on B"},
+         "old": {"status": "To Do"}, "why": "status: changed on B"},
         {"action": "update", "side": "b", "item": "#1", "source": "PROJ-1", "fields": {"title": "Printer on fire!"},
-         "why": "title: changed on A"}]
+         "old": {"title": "Printer on fire"}, "why": "title: changed on A"}]
     assert issue.title == "Printer on fire" and w.jira.issues[bug].fields["status"] != "10001"
 
 

@@ -8,5 +8,6 @@ from appliance.web.endpoints import cluster  # noqa: F401  (console: tenants, he
 from appliance.web.endpoints import cluster_admins  # noqa: F401  (console: cluster admins)
 from appliance.web.endpoints import connections  # noqa: F401  (tenant: connections to the apps)
 from appliance.web.endpoints import integrations  # noqa: F401  (tenant: integrations, their webhooks)
+from appliance.web.endpoints import preview  # noqa: F401  (tenant: an integration's next run, made by nothing)
 from appliance.web.endpoints import tokens  # noqa: F401  (both realms: API tokens)
 from appliance.web.endpoints import users  # noqa: F401  (tenant: users)

@@ -19,6 +19,8 @@ X-Hub-Signature) is checked when sent, and each item the delivery names is queue
 `webhook_deliveries` for the engine. A delivery only says "look at item X now"; the poll
 remains the safety net.
 
+Preview (POST .../{id}/preview) lives in appliance/web/endpoints/preview.py.
+
 Every change is recorded in the tenant's audit log.
 """
 
