@@ -197,3 +197,14 @@ async def site(request, monkeypatch, database, cluster_name, data_dir, aiohttp_s
     running = await start_site(aiohttp_server, config, https=https)
     yield running
     await running.session.close()
+
+
+async def as_role(site: Site, role: str, slug: str = "acme") -> Browser:
+    """A browser signed in on `slug`'s host as a user of `role` (the tenant's own admin, or a
+    new user `<role>@<slug>.example`)."""
+    email = f"{role}@{slug}.example"
+    if role != "admin":
+        await site.add_user(slug, email, role)
+    browser = site.browser(slug)
+    assert (await browser.login(email)).status == 200
+    return browser

@@ -13,19 +13,10 @@ from appliance import secrets
 from tests.fakes.gitlab import GitLabFake
 from tests.fakes.jira import JiraEmulator
 from tests.fakes.server import serve
-from tests.integration.auth_setup import site  # noqa: F401  (fixture)
+from tests.integration.auth_setup import as_role, site  # noqa: F401  (site: fixture)
 
 CONNECTIONS = "/api/v1/connections"
 JIRA_TOKEN = "jira-api-token-do-not-leak"
-
-
-async def as_role(site, role: str, slug: str = "acme"):
-    email = f"{role}@{slug}.example"
-    if role != "admin":
-        await site.add_user(slug, email, role)
-    browser = site.browser(slug)
-    assert (await browser.login(email)).status == 200
-    return browser
 
 
 def jira_body(base_url: str = "https://jira.example.com", **extra) -> dict:

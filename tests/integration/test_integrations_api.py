@@ -12,19 +12,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.auth_setup import site  # noqa: F401  (fixture)
+from tests.integration.auth_setup import as_role, site  # noqa: F401  (site: fixture)
 
 CONNECTIONS = "/api/v1/connections"
 INTEGRATIONS = "/api/v1/integrations"
-
-
-async def as_role(site, role: str, slug: str = "acme"):
-    email = f"{role}@{slug}.example"
-    if role != "admin":
-        await site.add_user(slug, email, role)
-    browser = site.browser(slug)
-    assert (await browser.login(email)).status == 200
-    return browser
 
 
 async def connections(editor) -> tuple[int, int]:

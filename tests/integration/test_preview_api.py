@@ -21,7 +21,8 @@ from tests.fakes.jira import JiraEmulator
 from tests.fakes.server import serve
 from tests.integration.auth_setup import site  # noqa: F401  (fixture)
 from tests.integration.sync_setup import spec
-from tests.integration.test_integrations_api import CONNECTIONS, INTEGRATIONS, as_role
+from tests.integration.auth_setup import as_role
+from tests.integration.test_integrations_api import CONNECTIONS, INTEGRATIONS
 
 ENGINE_TABLES = ("links", "intents", "runs", "cursors", "events", "conflicts", "item_errors")
 
