@@ -7,6 +7,7 @@
     python3 build.py test     the same set-up, the binary, then the whole test suite
     python3 build.py binary   the PyInstaller one-file binary at dist/tandem
     python3 build.py deb      the Debian package from dist/tandem
+    python3 build.py client   regenerate the panel's typed API client (after an API change)
 
 Only the standard library here: this runs before any dependency is installed.
 """
@@ -35,6 +36,7 @@ VAR = ROOT / "var"
 DIST = ROOT / "dist"
 FRONTEND = ROOT / "frontend"
 PG_PACKAGE = "postgresql-15"
+CHROMIUM = "/usr/bin/chromium"
 SERVICE_USER = "tandem"
 
 RUN_DOMAIN = "tandem.localhost"      # *.localhost resolves to loopback in browsers and curl
@@ -118,9 +120,15 @@ def setup(extras: tuple[str, ...] = ()) -> None:
                                  "packages": sorted(set(installed.get("packages", [])) | set(wanted))}))
 
 
-def build_panel() -> None:
-    """Build frontend/ into frontend/dist when the panel exists."""
-    if not (FRONTEND / "package.json").exists():
+def build_panel(*, check_client: bool = False) -> None:
+    """Build frontend/ into frontend/dist (the web workers serve it, the binary embeds it).
+
+    First the typed API client: frontend/src/api/schema.d.ts is generated from the OpenAPI
+    document the code declares. Normally it is rewritten in place; with `check_client`
+    (the test command, so CI) a committed client that differs fails the build instead.
+    """
+    global _panel_built
+    if _panel_built or not (FRONTEND / "package.json").exists():
         return
     if not shutil.which("npm"):
         die("the panel needs Node.js 20 and npm: apt-get install nodejs npm")
@@ -131,8 +139,42 @@ def build_panel() -> None:
         say("installing panel dependencies (npm ci)")
         sh(["npm", "ci", "--no-audit", "--no-fund"], cwd=FRONTEND)
         stamp.write_text(digest)
+    api_client(check=check_client)
     say("building the panel")
-    sh(["npm", "run", "build"], cwd=FRONTEND)
+    sh(["npm", "run", "--silent", "build"], cwd=FRONTEND)
+    _panel_built = True
+
+
+_panel_built = False  # once per build.py command
+
+
+API_CLIENT = FRONTEND / "src" / "api" / "schema.d.ts"
+OPENAPI_DUMP = """
+import json, sys
+from appliance.web import app  # registers every operation
+from appliance.web.api import API
+sys.stdout.write(json.dumps(API.openapi(), indent=1, sort_keys=True))
+"""
+
+
+def api_client(*, check: bool) -> None:
+    """Generate the panel's typed client from the API's OpenAPI document."""
+    work = ROOT / "build"
+    work.mkdir(exist_ok=True)
+    document = work / "openapi.json"
+    document.write_text(subprocess.run([str(venv_python()), "-c", OPENAPI_DUMP], cwd=ROOT, check=True,
+                                       capture_output=True, text=True).stdout)
+    generated = work / "schema.d.ts"
+    sh(["npx", "--no-install", "openapi-typescript", str(document), "-o", str(generated), "--silent"],
+       cwd=FRONTEND, stdout=subprocess.DEVNULL)
+    fresh = generated.read_bytes()
+    if API_CLIENT.exists() and API_CLIENT.read_bytes() == fresh:
+        return
+    if check:
+        die(f"{API_CLIENT.relative_to(ROOT)} is stale: the API changed since it was generated. "
+            "Run `python3 build.py client` and commit the result.")
+    API_CLIENT.write_bytes(fresh)
+    say(f"regenerated {API_CLIENT.relative_to(ROOT)} from the OpenAPI document")
 
 
 def postgres_present() -> bool:
@@ -140,18 +182,23 @@ def postgres_present() -> bool:
                for p in glob.glob("/usr/lib/postgresql/*/bin"))
 
 
-def ensure_system_packages() -> None:
-    """PostgreSQL server binaries (the embedded server and the test harness need them)."""
-    if postgres_present():
+def ensure_system_packages(*, browser: bool = False) -> None:
+    """PostgreSQL server binaries (the embedded server and the test harness need them) and,
+    for the tests, Debian's Chromium (Playwright drives it; it never downloads a browser)."""
+    missing = [] if postgres_present() else [PG_PACKAGE]
+    if browser and not Path(CHROMIUM).exists():
+        missing.append("chromium")
+    if not missing:
         return
     if os.geteuid() != 0:
-        die(f"PostgreSQL server binaries are missing: run `sudo apt-get install {PG_PACKAGE}` and try again")
-    say(f"installing {PG_PACKAGE} with apt-get")
+        die(f"missing system packages: run `sudo apt-get install {' '.join(missing)}` and try again")
+    say(f"installing {' '.join(missing)} with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     sh(["apt-get", "update", "-q"], env=env)
-    sh(["apt-get", "install", "-y", "-q", "--no-install-recommends", PG_PACKAGE], env=env)
-    # Debian's package starts a cluster of its own; Tandem never uses it.
-    subprocess.run(["service", "postgresql", "stop"], capture_output=True)
+    sh(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
+    if PG_PACKAGE in missing:
+        # Debian's package starts a cluster of its own; Tandem never uses it.
+        subprocess.run(["service", "postgresql", "stop"], capture_output=True)
 
 
 def ensure_service_user() -> None:
@@ -315,11 +362,23 @@ def cmd_deb(_args=None) -> int:
     return subprocess.call([str(venv_python()), str(ROOT / "packaging" / "build_deb.py")], cwd=ROOT)
 
 
+def cmd_client(_args=None) -> int:
+    setup()
+    build_panel()
+    return 0
+
+
 def cmd_test(args) -> int:
-    ensure_system_packages()
+    ensure_system_packages(browser=True)
     ensure_service_user()
     setup(("test", "build"))
+    build_panel(check_client=True)
     cmd_binary()
+    if (FRONTEND / "package.json").exists():
+        say("running the panel's unit tests (vitest)")
+        code = subprocess.call(["npm", "test", "--silent"], cwd=FRONTEND)
+        if code:
+            return code
     pytest = [str(venv_python()), "-m", "pytest", *args.pytest_args]
     say("running the test suite: " + " ".join(pytest[1:]))
     code = subprocess.call(pytest, cwd=ROOT)
@@ -336,11 +395,13 @@ def main() -> int:
     sub.add_parser("test", help="run the whole test suite (further arguments go to pytest)")
     sub.add_parser("binary", help="build dist/tandem")
     sub.add_parser("deb", help="build the Debian package")
+    sub.add_parser("client", help="regenerate the panel's typed API client after an API change")
     args, rest = parser.parse_known_args()
     if rest and args.command != "test":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.pytest_args = rest
-    handlers = {"run": cmd_run, "test": cmd_test, "binary": cmd_binary, "deb": cmd_deb}
+    handlers = {"run": cmd_run, "test": cmd_test, "binary": cmd_binary, "deb": cmd_deb,
+                "client": cmd_client}
     return handlers[args.command](args)
 
 

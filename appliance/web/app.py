@@ -37,7 +37,7 @@ from appliance.config import Config
 from appliance.errors import DatabaseUnavailable
 from appliance.keys import MasterKey
 from appliance.web import endpoints  # noqa: F401  (registers every operation on API)
-from appliance.web import health, security
+from appliance.web import health, panel, security
 from appliance.web.api import API
 from appliance.web.keys import CONFIG, DB_POOL, MASTER_KEY, READINESS, TENANTS
 from appliance.web.realm import TenantDirectory, finish_on_cancel
@@ -220,6 +220,7 @@ def create_app(config: Config, key: MasterKey) -> web.Application:
     if serve_metrics:
         app.router.add_get(config.metrics.path, metrics.scrape_handler(config, lambda r: r.app[DB_POOL]))
     API.install(app)
+    panel.install(app)  # last: its shell answers every GET path the routes above do not
     return app
 
 

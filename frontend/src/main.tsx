@@ -1,0 +1,40 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { MantineProvider, createTheme } from "@mantine/core";
+import { Notifications } from "@mantine/notifications";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import "@mantine/core/styles.css";
+import "@mantine/notifications/styles.css";
+import "@mantine/charts/styles.css";
+import { App } from "./App";
+import { boot } from "./boot";
+import { ApiError } from "./api/client";
+
+const theme = createTheme({
+  primaryColor: "indigo",
+  // System fonts only: nothing is fetched from outside the appliance.
+  fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif",
+  focusRing: "always",
+});
+
+const queries = new QueryClient({
+  defaultOptions: {
+    queries: {
+      // 4xx answers do not get better by asking again; network trouble and 5xx might.
+      retry: (count, error) => count < 2 && !(error instanceof ApiError && error.status >= 400 && error.status < 500),
+      refetchOnWindowFocus: true,
+    },
+  },
+});
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    {/* Mantine's runtime <style> tags carry the shell's CSP nonce (style-src allows nothing else inline). */}
+    <MantineProvider theme={theme} getStyleNonce={() => boot.nonce ?? ""}>
+      <Notifications />
+      <QueryClientProvider client={queries}>
+        <App />
+      </QueryClientProvider>
+    </MantineProvider>
+  </StrictMode>,
+);
