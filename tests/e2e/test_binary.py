@@ -4,10 +4,13 @@ runs first), on its own embedded PostgreSQL, as an administrator would run it.""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
+import ssl
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -34,6 +37,15 @@ def managed_config():
                         run_as="tandem" if os.geteuid() == 0 else "")
     yield path, port
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _open(request) -> bytes:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        assert response.status == 200
+        return response.read()
 
 
 def run_binary(binary, *args, timeout=120):
@@ -85,6 +97,18 @@ def test_run_on_embedded_postgres_with_two_tenants(binary, managed_config):
         assert sum(title.startswith("tandem: web worker") for title in titles) == 2
         assert any("postgres" in title for title in titles), titles
         print(f"binary: start to /-/ready in {ready_after:.1f} s")
+
+        # The panel is inside the binary: the shell names the embedded build's hashed files,
+        # and they are served from the bundle.
+        status, shell = https_get(f"https://127.0.0.1:{port}/")
+        assert status == 404   # an IP literal is nobody's host; the console is at the domain
+        request = urllib.request.Request(f"https://127.0.0.1:{port}/tenants", headers={"Host": "tandem.test"})
+        shell = _open(request).decode()
+        script = re.search(r'<script type="module" src="(/assets/index-[\w-]+\.js)"', shell)
+        assert script, shell
+        asset = _open(urllib.request.Request(f"https://127.0.0.1:{port}{script.group(1)}",
+                                             headers={"Host": "tandem.test"}))
+        assert b"createRoot" in asset
 
         children = [pid for pid, _, _ in descendants(process.pid)]
         process.send_signal(signal.SIGTERM)
