@@ -525,6 +525,24 @@ def run_checks(config: Config) -> list[Finding]:
     return findings
 
 
+def run_local_checks(config: Config) -> list[Finding]:
+    """The checks a running appliance can make on itself (the console's health page): those
+    that only read files, never bind its ports (check_listen would find them taken by itself)
+    and never open a database connection of their own (the caller reports the database).
+    Blocking: call it in a thread. Never raises."""
+    checks: list[Callable[[Config], Finding | list[Finding]]] = [
+        check_config, check_user, check_data_dir, check_key_file, check_disk]
+    if config.database.managed:
+        checks.append(check_postgres_binaries)
+    checks.append(check_certificates)
+    if config.outbound.ca_file:
+        checks.append(check_outbound_ca)
+    findings: list[Finding] = []
+    for check in checks:
+        findings.extend(_isolated(check, config))
+    return findings
+
+
 def summary(findings: list[Finding]) -> str:
     counts = {status: sum(1 for f in findings if f.status == status) for status in ("ok", "warn", "fail")}
 

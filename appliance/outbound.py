@@ -344,15 +344,17 @@ class StreamResponse:
 class OutboundClient:
     """One per tenant worker. `allowed_hosts` are host names ("jira.example.com", any port) or
     "host:port" (that port only), normally the hosts of the tenant's configured connections.
-    `rate`/`burst` size the budget of each (host, credential). `tenant` goes into log records."""
+    `rate`/`burst` size the budget of each (host, credential); when not given, the config's
+    [outbound] requests_per_second / burst (10 and 20 by default). `tenant` goes into log records."""
 
     def __init__(self, config, allowed_hosts: Iterable[str], *, retry: RetryPolicy | None = None,
-                 rate: float = 10.0, burst: int = 20, tenant: str | None = None,
+                 rate: float | None = None, burst: int | None = None, tenant: str | None = None,
                  rng: random.Random | None = None):
         self.config = config
         self.retry = retry or RetryPolicy()
-        self.rate = rate
-        self.burst = burst
+        outbound = getattr(config, "outbound", None)
+        self.rate = rate if rate is not None else getattr(outbound, "requests_per_second", 10.0)
+        self.burst = burst if burst is not None else getattr(outbound, "burst", 20)
         self.tenant = tenant
         self.rng = rng or random.Random()
         self._allowed: set[str] = set()
@@ -361,7 +363,6 @@ class OutboundClient:
         self._budgets: dict[tuple[str, str], Budget] = {}
         self._stats: dict[str, Stats] = {}
         self._session: aiohttp.ClientSession | None = None
-        outbound = getattr(config, "outbound", None)
         self.proxy: str | None = getattr(outbound, "proxy", "") or None
         self.ca_file: str | None = getattr(outbound, "ca_file", "") or None
 
@@ -408,6 +409,12 @@ class OutboundClient:
     def allow(self, host: str) -> None:
         """Add a host (or host:port) to the allow-list, e.g. when a connection is configured."""
         self._allowed.add(host.strip().lower().rstrip("."))
+
+    def set_allowed(self, hosts: Iterable[str]) -> None:
+        """Make the allow-list exactly `hosts` (the hosts of the tenant's connections now): a
+        deleted connection's host, or the old host of an edited one, is refused from the next
+        request on, even by a ConnectionHttp made before (each request checks the list)."""
+        self._allowed = {host.strip().lower().rstrip(".") for host in hosts}
 
     def allowed(self, url: URL) -> bool:
         host = (url.host or "").lower().rstrip(".")

@@ -1,11 +1,13 @@
 """One scheduler job per enabled, unpaused integration, kept in step with the integrations table.
 
 `SyncJobs.refresh` is itself a scheduled job of the tenant worker (every few seconds): it reads
-the integrations (cheap: a handful of rows), allows the hosts of the tenant's connections in the
-worker's OutboundClient, adds a job `sync:<id>` for each integration that is enabled and not
-paused, replaces it when the integration changed (updated_at) so the new interval applies, and
-removes it when the integration is disabled, paused or deleted (a run in progress is cancelled:
-the engine is crash-safe at any instant). Each integration runs in its own job, so one slow
+the integrations (cheap: a handful of rows), makes the worker's OutboundClient allow exactly the
+hosts of the tenant's connections as they are now (a deleted or edited connection's old host is
+refused from then on), records the progress of runs in progress (`record_progress`), adds a
+job `sync:<id>` for each integration that is enabled and not paused, replaces it when the
+integration changed (updated_at) so the new interval applies, and removes it when the
+integration is disabled, paused or deleted (a run in progress is cancelled: the engine is
+crash-safe at any instant). Each integration runs in its own job, so one slow
 integration (a backfill, a rate-limited app) never delays another.
 
 `SyncJobs.webhooks` (another scheduled job, checking every WEBHOOK_SECONDS) starts, in a task
@@ -64,8 +66,11 @@ class SyncJobs:
         return connector_for(row, self.key, self.outbound, self.schema)
 
     async def refresh(self) -> None:
-        for row in await self.pool.fetch(f"SELECT base_url FROM {self.s}.connections"):
-            self.outbound.allow(host_of(row["base_url"]))
+        # Exactly the hosts of the connections as they are now: a deleted connection's host (or
+        # an edited one's old host) is refused from here on, without a restart of the worker.
+        rows = await self.pool.fetch(f"SELECT base_url FROM {self.s}.connections")
+        self.outbound.set_allowed({host_of(row["base_url"]) for row in rows})
+        await self.record_progress()
         rows = await self.pool.fetch(f"SELECT id, name, enabled, paused, spec, updated_at FROM {self.s}.integrations")
         wanted = {r["id"]: r for r in rows if r["enabled"] and not r["paused"]}
         for iid in list(self.jobs):
@@ -91,6 +96,22 @@ class SyncJobs:
             self.engines[iid] = engine
             log.info("integration %s: syncing every %g s", row["name"], spec.schedule.interval_seconds,
                      extra=self.extra)
+
+    async def record_progress(self) -> None:
+        """Write the counts so far of every run in progress to its `runs` row (the engine writes
+        them only when the run ends), so the panel shows a backfill's progress. Called on every
+        refresh (REFRESH_SECONDS). A run that ended meanwhile keeps its final counts: only rows
+        still 'running' are touched."""
+        for engine in self.engines.values():
+            counts, run_id = getattr(engine, "counts", None), getattr(engine, "run_id", None)
+            if not engine.busy or counts is None or run_id is None:
+                continue
+            await self.pool.execute(
+                f"UPDATE {self.s}.runs SET items_seen = $2, items_created = $3, items_updated = $4, "
+                "comments_created = $5, attachments_created = $6, conflicts = $7, errors = $8 "
+                "WHERE id = $1 AND status = 'running'", run_id,
+                *(counts.get(k, 0) for k in ("seen", "created", "updated", "comments", "attachments", "conflicts",
+                                             "errors")))
 
     async def webhooks(self) -> None:
         """Scheduled job: for WEBHOOK_JOB_SECONDS, every WEBHOOK_SECONDS, start a "webhook" run

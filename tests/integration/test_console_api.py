@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from appliance import accounts, db, migrator, nodes, tenants
+from appliance import accounts, db, migrator, nodes, scope, tenants, tls
 from appliance.errors import InvalidIdentifier
 from appliance.identifiers import validate_slug
 from appliance.web.app import create_app
@@ -105,7 +105,8 @@ async def test_tenant_life_cycle_through_the_console(console, app_client, config
                                                               "admin_email": "boss@acme.example"})
     assert status == 201, created
     assert created["tenant"] == {"slug": "acme", "display_name": "Acme Corp", "state": "active",
-                                 "schema_name": "t_acme", "worker": None}
+                                 "schema_name": "t_acme", "worker": None,
+                                 "integrations": {"total": 0, "active": 0, "failing": 0}}
     password = created["admin"]["password"]
     assert created["admin"]["email"] == "boss@acme.example"
     assert len(password) >= 20
@@ -315,6 +316,56 @@ async def test_health_reports_nodes_workers_database_and_migrations(console, con
                                     "summary": "migrations current (schema tandem and 3 tenant schemas)"}
     checked = datetime.fromisoformat(health["checked_at"])
     assert abs(checked - datetime.now(timezone.utc)) < timedelta(minutes=1)
+
+
+async def test_health_reports_certificate_expiry_and_doctors_findings(console, config):
+    status, health = await console.request("GET", "/api/v1/cluster/health")
+    assert status == 200
+    # Self-signed mode before the first `tandem run`: nothing generated yet, and doctor says so.
+    [cert] = health["certificates"]
+    assert cert["not_after"] is None and cert["days_left"] is None and "generates it" in cert["problem"]
+    findings = {f["name"]: f for f in health["doctor"]}
+    assert findings[f"certificate {cert['path']}"]["status"] == "warn"
+    assert findings["key file"]["status"] == "ok" and findings["config"]["status"] == "ok"
+    assert "disk space" in findings and not any(name.startswith("listen") for name in findings)
+    assert not any(name.startswith("database") for name in findings)   # the database has its own section
+
+    tls.ensure_self_signed(config)
+    status, health = await console.request("GET", "/api/v1/cluster/health")
+    [cert] = health["certificates"]
+    assert cert["problem"] == "" and "tandem.test" in cert["names"] and "*.tandem.test" in cert["names"]
+    expires = datetime.fromisoformat(cert["not_after"])
+    assert cert["days_left"] == (expires - datetime.now(timezone.utc)).days and cert["days_left"] > 300
+    finding = {f["name"]: f for f in health["doctor"]}[f"certificate {cert['path']}"]
+    assert finding["status"] == "ok" and f"{cert['days_left']} days left" in finding["detail"]
+
+
+async def test_tenant_list_counts_each_tenants_integrations(console, config, key):
+    for slug in ("acme", "globex"):
+        assert (await console.request("POST", TENANTS, {"slug": slug, "display_name": slug}))[0] == 201
+    async with db.control(config, key) as conn:
+        tenant = await tenants.get_tenant(conn, "acme")
+        async with scope.tenant_transaction(conn, tenant.schema_name, tenant.role_name):
+            ids = [await conn.fetchval("INSERT INTO integrations (name, enabled, paused, spec) VALUES ($1, $2, $3, "
+                                       "'{}') RETURNING id", name, enabled, paused)
+                   for name, enabled, paused in (("one", True, False), ("two", True, False), ("off", False, False),
+                                                 ("held", True, True))]
+            # "one" failed last time (after an earlier success); "two" failed before but is fine now.
+            await conn.execute("INSERT INTO runs (integration_id, trigger, status, finished_at) VALUES "
+                               "($1, 'schedule', 'ok', now()), ($1, 'schedule', 'failed', now()), "
+                               "($2, 'schedule', 'failed', now()), ($2, 'schedule', 'ok', now()), "
+                               "($2, 'schedule', 'running', NULL)", ids[0], ids[1])
+    status, page = await console.request("GET", TENANTS)
+    counts = {t["slug"]: t["integrations"] for t in page["items"]}
+    assert counts == {"acme": {"total": 4, "active": 2, "failing": 1},
+                      "globex": {"total": 0, "active": 0, "failing": 0}}
+    status, one = await console.request("GET", f"{TENANTS}/acme")
+    assert status == 200 and one["integrations"] == counts["acme"]
+    # A tenant being deleted is not counted (its schema may be going away).
+    async with db.control(config, key) as conn:
+        await conn.execute("UPDATE tandem.tenants SET state = 'deleting' WHERE slug = 'globex'")
+    status, page = await console.request("GET", TENANTS)
+    assert {t["slug"]: t["integrations"] for t in page["items"]}["globex"] is None
 
 
 # --- cluster admins ---

@@ -204,6 +204,8 @@ async def test_runs_links_events_conflicts_and_failed_items(world):
     by_title = (await viewer.call("GET", path + "/events?q=EXPORT IS")).body["items"]
     assert [e["item_key"] for e in by_key] == ["PROJ-1"] and [e["item_key"] for e in by_title] == ["PROJ-2"]
     assert (await viewer.call("GET", path + "/events?q=nothing-like-it")).body["items"] == []
+    history = (await viewer.call("GET", path + f"/events?link_id={made['links'][1]}")).body["items"]
+    assert [(e["item_key"], e["action"]) for e in history] == [("PROJ-2", "conflict")]
 
     conflicts = (await viewer.call("GET", path + "/conflicts")).body["items"]
     assert [(c["field"], c["a_value"], c["b_value"], c["base_value"], c["a_key"]) for c in conflicts] == [

@@ -16,6 +16,7 @@ transaction that makes it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from datetime import datetime, timezone
@@ -26,7 +27,7 @@ from aiohttp import web
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from appliance import accounts, migrator, nodes, tenants
+from appliance import accounts, doctor, migrator, nodes, scope, tenants, tls
 from appliance.errors import FatalError, InvalidIdentifier, NotFound
 from appliance.identifiers import SLUG_MAX, validate_slug
 from appliance.web.api import API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed, decode_cursor
@@ -58,12 +59,22 @@ class Worker(ApiModel):
     updated_at: datetime | None
 
 
+class TenantIntegrations(ApiModel):
+    total: int
+    active: int = Field(description="Enabled and not paused.")
+    failing: int = Field(description="Active ones whose last run failed (e.g. a credential refused).")
+
+
 class TenantOut(ApiModel):
     slug: str
     display_name: str
     state: TenantState
     schema_name: str
-    worker: Worker | None = Field(description="Null: no node has reported a worker for it (yet).")
+    worker: Worker | None = Field(description="Null: no node has reported a worker for it (yet). Its `reason` "
+                                              "and `last_exit` are the last error of a failed or restarting "
+                                              "worker.")
+    integrations: TenantIntegrations | None = Field(
+        description="Null when they cannot be counted (the tenant is being deleted, or its schema is not migrated).")
 
 
 class TenantQuery(PageQuery):
@@ -143,15 +154,37 @@ class Migrations(ApiModel):
     summary: str
 
 
+class Certificate(ApiModel):
+    path: str
+    names: list[str] = Field(description="The DNS names it is valid for.")
+    not_after: datetime | None = Field(description="When it expires; null when it cannot be read.")
+    days_left: int | None
+    problem: str = Field(description='Why it cannot be served; "" when it can.')
+
+
+class DoctorFinding(ApiModel):
+    name: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str
+    fix: str = Field(description='What the administrator can do; "" when ok.')
+
+
 class Health(ApiModel):
     status: Literal["ok", "degraded"] = Field(
-        description="degraded: no live node, a worker failing, or migrations pending.")
+        description="degraded: no live node, a worker failing, or migrations pending. Certificates and "
+                    "doctor's findings are reported beside it, each with its own status.")
     checked_at: datetime
     nodes: list[Node]
     workers: Workers
     failures: list[WorkerFailure]
     database: Database
     migrations: Migrations
+    certificates: list[Certificate] = Field(description="The TLS certificates the web workers serve (the "
+                                                        "configured files or the self-signed one); empty with "
+                                                        'tls.mode = "off".')
+    doctor: list[DoctorFinding] = Field(description="`tandem doctor`'s checks a running node can make on "
+                                                    "itself (files, key, disk, certificates, outbound CA), "
+                                                    "run now on the node that answers.")
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -163,19 +196,42 @@ async def control_connection(request: web.Request) -> AsyncIterator[asyncpg.Conn
         yield conn
 
 
-def tenant_out(info: tenants.TenantInfo) -> TenantOut:
+def tenant_out(info: tenants.TenantInfo, counts: TenantIntegrations | None = None) -> TenantOut:
     worker = None
     if info.worker_state is not None:
         worker = Worker(state=info.worker_state, node=info.node, pid=info.pid, restarts=info.restarts,
                         reason=info.reason, last_exit=info.last_exit, updated_at=info.updated_at)
     return TenantOut(slug=info.slug, display_name=info.display_name, state=info.state,
-                     schema_name=info.schema_name, worker=worker)
+                     schema_name=info.schema_name, worker=worker, integrations=counts)
 
 
-async def tenant_info(conn: asyncpg.Connection, slug: str) -> TenantOut:
+_COUNTS = ("SELECT count(*) AS total, count(*) FILTER (WHERE enabled AND NOT paused) AS active, "
+           "count(*) FILTER (WHERE enabled AND NOT paused AND (SELECT r.status FROM runs r "
+           "WHERE r.integration_id = i.id AND r.status <> 'running' ORDER BY r.id DESC LIMIT 1) = 'failed') AS failing "
+           "FROM integrations i")
+
+
+async def integration_counts(request: web.Request, infos: list[tenants.TenantInfo]) -> dict[str, TenantIntegrations]:
+    """Each tenant's integrations, counted in that tenant's own scope (its role and schema, on a
+    connection outside any other transaction: SET LOCAL ROLE must not outlive the count)."""
+    out: dict[str, TenantIntegrations] = {}
+    async with control_connection(request) as conn:
+        for info in infos:
+            if info.state == "deleting":
+                continue
+            try:
+                async with scope.tenant_transaction(conn, info.schema_name, info.role_name):
+                    if await conn.fetchval("SELECT to_regclass('integrations') IS NOT NULL"):
+                        out[info.slug] = TenantIntegrations(**dict(await conn.fetchrow(_COUNTS)))
+            except asyncpg.PostgresError as exc:   # e.g. dropped meanwhile
+                log.info("tenant %s: integrations not counted: %s", info.slug, exc, extra={"tenant": info.slug})
+    return out
+
+
+async def tenant_info(request: web.Request, conn: asyncpg.Connection, slug: str) -> TenantOut:
     for info in await tenants.list_tenants(conn):
         if info.slug == slug:
-            return tenant_out(info)
+            return tenant_out(info, (await integration_counts(request, [info])).get(slug))
     raise ApiError(404, f"There is no tenant {slug!r}.")
 
 
@@ -193,7 +249,9 @@ async def list_tenants(request: web.Request, ctx: Context) -> Page[TenantOut]:
     # collation may order '-' differently, and the cursor compares in Python.
     rows = sorted((r for r in rows if (after is None or r.slug > after) and query.state in (None, r.state)),
                   key=lambda r: r.slug)
-    return Page[TenantOut].of([tenant_out(r) for r in rows[:query.limit + 1]], query.limit,
+    rows = rows[:query.limit + 1]
+    counts = await integration_counts(request, rows[:query.limit])
+    return Page[TenantOut].of([tenant_out(r, counts.get(r.slug)) for r in rows], query.limit,
                               key=lambda t: (t.slug,))
 
 
@@ -226,7 +284,7 @@ async def create_tenant(request: web.Request, ctx: Context) -> TenantCreated:
         created = await tenants.create_tenant(config, key, conn, body.slug, body.display_name, ctx.actor,
                                               admin_email=email, admin_password=password,
                                               client_addr=ctx.client_addr)
-        out = await tenant_info(conn, body.slug)
+        out = await tenant_info(request, conn, body.slug)
     log.info("tenant %s created by %s", body.slug, ctx.actor, extra={"tenant": body.slug})
     admin = None
     if email is not None:
@@ -238,7 +296,10 @@ async def create_tenant(request: web.Request, ctx: Context) -> TenantCreated:
                role="admin", response=TenantOut)
 async def get_tenant(request: web.Request, ctx: Context) -> TenantOut:
     async with ctx.transaction() as conn:
-        return await tenant_info(conn, ctx.path["slug"])
+        infos = [i for i in await tenants.list_tenants(conn) if i.slug == ctx.path["slug"]]
+    if not infos:
+        raise ApiError(404, f"There is no tenant {ctx.path['slug']!r}.")
+    return tenant_out(infos[0], (await integration_counts(request, infos)).get(infos[0].slug))
 
 
 async def _set_state(request: web.Request, ctx: Context, state: str) -> TenantOut:
@@ -250,7 +311,7 @@ async def _set_state(request: web.Request, ctx: Context, state: str) -> TenantOu
             raise ApiError(404, f"There is no tenant {slug!r}.") from None
         except FatalError as exc:  # being deleted
             raise ApiError(409, f"Tenant {slug!r} is being deleted.") from exc
-        return await tenant_info(conn, slug)
+        return await tenant_info(request, conn, slug)
 
 
 @API.operation("POST", TENANTS + "/{slug}/disable", summary="Disable a tenant", tags=[TAG], realm="console",
@@ -285,7 +346,8 @@ async def delete_tenant(request: web.Request, ctx: Context) -> None:
 
 # --- health ------------------------------------------------------------------------------------
 
-@API.operation("GET", "/api/v1/cluster/health", summary="Nodes, tenant workers, database, migrations",
+@API.operation("GET", "/api/v1/cluster/health",
+               summary="Nodes, tenant workers, database, migrations, certificates, doctor's findings",
                tags=[TAG], realm="console", role="admin", response=Health)
 async def cluster_health(request: web.Request, ctx: Context) -> Health:
     timeout = request.app[CONFIG].supervisor.heartbeat_timeout
@@ -310,8 +372,14 @@ async def cluster_health(request: web.Request, ctx: Context) -> Health:
                 for row in worker_rows if row["state"] in FAILING]
     workers = Workers(by_state=by_state, restarts=sum(row["restarts"] for row in worker_rows),
                       without_worker=[i.slug for i in infos if i.state == "active" and i.slug not in reported])
+    config = request.app[CONFIG]
+    certs = await asyncio.to_thread(tls.certificate_info, config)
+    findings = await asyncio.to_thread(doctor.run_local_checks, config)
     healthy = any(n.alive for n in node_list) and not failures and status.current
     return Health(status="ok" if healthy else "degraded", checked_at=datetime.now(timezone.utc),
                   nodes=node_list, workers=workers, failures=failures,
                   database=Database(reachable=True, server_version=server_version),
-                  migrations=Migrations(current=status.current, pending=status.count, summary=status.describe()))
+                  migrations=Migrations(current=status.current, pending=status.count, summary=status.describe()),
+                  certificates=[Certificate(path=str(c.path), names=list(c.names), not_after=c.not_after,
+                                            days_left=c.days_left, problem=c.problem) for c in certs],
+                  doctor=[DoctorFinding(**f.as_dict()) for f in findings])

@@ -9,15 +9,21 @@ whose allow-list holds only that connection's host, stores what it saw (account,
 detail) on the row and answers it with the containers and permissions. A refused credential
 is an answer with ok=false and the app's reason, never a 5xx.
 
-Deleting a connection that an integration uses answers 409 naming those integrations.
+`remote()` builds that same per-request connector for the builder's discovery calls
+(appliance/web/endpoints/builder.py).
+
+Deleting a connection that an integration uses answers 409 naming those integrations (in the
+message, and as `details.integrations = [{"id", "name"}]`).
 Every change is recorded in the tenant's audit log (without the credential).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
@@ -28,7 +34,7 @@ from pydantic_core import PydanticCustomError
 from yarl import URL
 
 from appliance import audit, secrets
-from appliance.connectors.base import ConnectorError, EgressDenied, RemoteAuthError, RetriableRemoteError
+from appliance.connectors.base import Connector, ConnectorError, EgressDenied, RemoteAuthError, RetriableRemoteError
 from appliance.outbound import OutboundClient, RetryPolicy
 from appliance.sync.connections import CredentialUnusable, connector_for, host_of, jsonb
 from appliance.web.api import API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed, decode_cursor
@@ -213,7 +219,9 @@ def _missing(ctx: Context) -> ApiError:
     return ApiError(404, f"There is no connection {ctx.path['id']}.")
 
 
-async def _load(conn: asyncpg.Connection, connection_id: int, *, lock: bool = False) -> asyncpg.Record | None:
+async def load_connection(conn: asyncpg.Connection, connection_id: int, *,
+                          lock: bool = False) -> asyncpg.Record | None:
+    """The connection's row (what connector_for takes), or None."""
     return await conn.fetchrow(f"SELECT {_COLUMNS} FROM connections WHERE id = $1"
                                + (" FOR UPDATE" if lock else ""), connection_id)
 
@@ -239,6 +247,17 @@ async def _out(conn: asyncpg.Connection, ctx: Context, row: asyncpg.Record) -> C
 def _seal(ctx: Context, credentials: dict[str, str], connection_id: int) -> bytes:
     return secrets.encrypt(ctx.request.app[MASTER_KEY], credentials, schema=ctx.realm.schema,
                            connection_id=connection_id)
+
+
+@contextlib.asynccontextmanager
+async def remote(request: web.Request, ctx: Context, row: asyncpg.Record) -> AsyncIterator[Connector]:
+    """The connector of connection `row` for one interactive request of the web tier: its own
+    OutboundClient whose allow-list holds only that connection's host, retrying briefly
+    (TEST_RETRY). Raises what connector_for raises (CredentialUnusable, ...)."""
+    outbound = OutboundClient(request.app[CONFIG], [host_of(row["base_url"])], retry=TEST_RETRY,
+                              tenant=ctx.realm.slug)
+    async with outbound:
+        yield connector_for(row, request.app[MASTER_KEY], outbound, ctx.realm.schema)
 
 
 def _explain(exc: ConnectorError) -> str:
@@ -293,14 +312,14 @@ async def create_connection(request: web.Request, ctx: Context) -> ConnectionOut
         await audit.log_event(conn, ctx.actor, "connection.create", name,
                               {"connection_id": connection_id, "kind": body.kind, "base_url": body.base_url,
                                "options": options, "credential_fields": sorted(credentials)}, ctx.client_addr)
-        return await _out(conn, ctx, await _load(conn, connection_id))
+        return await _out(conn, ctx, await load_connection(conn, connection_id))
 
 
 @API.operation("GET", CONNECTIONS + "/{id}", summary="One connection", tags=[TAG], realm="tenant", role="viewer",
                response=ConnectionOut)
 async def get_connection(request: web.Request, ctx: Context) -> ConnectionOut:
     async with ctx.transaction() as conn:
-        row = await _load(conn, ctx.path["id"])
+        row = await load_connection(conn, ctx.path["id"])
         if row is None:
             raise _missing(ctx)
         return await _out(conn, ctx, row)
@@ -312,7 +331,7 @@ async def get_connection(request: web.Request, ctx: Context) -> ConnectionOut:
 async def update_connection(request: web.Request, ctx: Context) -> ConnectionOut:
     body, given = ctx.body, ctx.body.model_fields_set
     async with ctx.transaction() as conn:
-        row = await _load(conn, ctx.path["id"], lock=True)
+        row = await load_connection(conn, ctx.path["id"], lock=True)
         if row is None:
             raise _missing(ctx)
         kind = row["kind"]
@@ -347,14 +366,14 @@ async def update_connection(request: web.Request, ctx: Context) -> ConnectionOut
         await audit.log_event(conn, ctx.actor, "connection.update", name,
                               {"connection_id": row["id"], "changed": changes, "base_url": base_url,
                                "options": options}, ctx.client_addr)
-        return await _out(conn, ctx, await _load(conn, row["id"]))
+        return await _out(conn, ctx, await load_connection(conn, row["id"]))
 
 
 @API.operation("DELETE", CONNECTIONS + "/{id}", summary="Delete a connection", tags=[TAG], realm="tenant",
                role="editor", errors={409: "Integrations use this connection; the message names them."})
 async def delete_connection(request: web.Request, ctx: Context) -> None:
     async with ctx.transaction() as conn:
-        row = await _load(conn, ctx.path["id"], lock=True)
+        row = await load_connection(conn, ctx.path["id"], lock=True)
         if row is None:
             raise _missing(ctx)
         users = await conn.fetch(_USERS, row["id"])
@@ -373,15 +392,12 @@ async def delete_connection(request: web.Request, ctx: Context) -> None:
                            "containers it sees and what it may do. A refused credential answers ok=false.")
 async def test_connection(request: web.Request, ctx: Context) -> TestResult:
     async with ctx.transaction() as conn:
-        row = await _load(conn, ctx.path["id"])
+        row = await load_connection(conn, ctx.path["id"])
     if row is None:
         raise _missing(ctx)
     ok, detail, account, containers, permissions = False, "", None, [], []
-    outbound = OutboundClient(request.app[CONFIG], [host_of(row["base_url"])], retry=TEST_RETRY,
-                              tenant=ctx.realm.slug)
     try:
-        async with outbound, asyncio.timeout(TEST_SECONDS):
-            connector = connector_for(row, request.app[MASTER_KEY], outbound, ctx.realm.schema)
+        async with remote(request, ctx, row) as connector, asyncio.timeout(TEST_SECONDS):
             report = await connector.test()
         ok, detail = report.ok, report.detail
         account = report.account.to_dict() if report.account else None

@@ -128,15 +128,18 @@ class LinkOut(ApiModel):
     b_id: str
     a_key: str
     b_key: str
-    a_url: str
-    b_url: str
+    a_url: str = Field(description="Opens the item in side A's app.")
+    b_url: str = Field(description="Opens the item in side B's app.")
+    a_title: str = Field(description='The title as last synced from A ("" when titles are not mapped).')
+    b_title: str = Field(description='The title as last synced from B ("" when titles are not mapped).')
     state: Literal["active", "conflict", "error", "deleted"]
     created_at: datetime
     synced_at: datetime
 
 
 class LinkQuery(PageQuery):
-    q: str | None = Field(default=None, min_length=1, max_length=200, description="Part of either item key.")
+    q: str | None = Field(default=None, min_length=1, max_length=200,
+                          description="Part of either item's key or title (as last synced), ignoring case.")
 
 
 class EventOut(ApiModel):
@@ -155,6 +158,8 @@ class EventQuery(PageQuery):
     q: str | None = Field(default=None, min_length=1, max_length=200,
                           description="Part of the item key or of the event's text (which names the item's "
                                       "title), ignoring case.")
+    link_id: int | None = Field(default=None, ge=1, le=2**63 - 1,
+                                description="Only the events of this linked pair (an item's history, both ways).")
 
 
 class ConflictOut(ApiModel):
@@ -215,9 +220,9 @@ class HookAccepted(ApiModel):
 # --- helpers -------------------------------------------------------------------------------------
 
 _COLUMNS = "id, name, enabled, paused, spec::text AS spec, webhook_secret, created_at, updated_at"
-_RUN_COLUMNS = ("id, trigger, status, started_at, finished_at, duration_seconds, items_seen, items_created, "
-                "items_updated, comments_created, conflicts, errors, api_calls, retries, rate_limit_wait_seconds, "
-                "error")
+RUN_COLUMNS = ("id, trigger, status, started_at, finished_at, duration_seconds, items_seen, items_created, "
+               "items_updated, comments_created, conflicts, errors, api_calls, retries, rate_limit_wait_seconds, "
+               "error")
 
 
 def _missing(integration_id: int) -> ApiError:
@@ -236,7 +241,7 @@ async def _out(conn: asyncpg.Connection, ctx: Context, row: asyncpg.Record) -> I
     counts = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM conflicts WHERE integration_id = $1 AND state = 'open') AS conflicts, "
         "(SELECT count(*) FROM item_errors WHERE integration_id = $1) AS errors", row["id"])
-    run = await conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM runs WHERE integration_id = $1 ORDER BY id DESC LIMIT 1",
+    run = await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM runs WHERE integration_id = $1 ORDER BY id DESC LIMIT 1",
                               row["id"])
     hook = f"https://{ctx.realm.host}/api/v1/hooks/{row['id']}/{row['webhook_secret']}?side="
     state = "disabled" if not row["enabled"] else "paused" if row["paused"] else "active"
@@ -419,22 +424,27 @@ async def list_runs(request: web.Request, ctx: Context) -> Page[RunOut]:
     limit = ctx.query.limit
     async with ctx.transaction() as conn:
         await _load(conn, ctx.path["id"])
-        rows = await conn.fetch(f"SELECT {_RUN_COLUMNS} FROM runs WHERE integration_id = $1 "
+        rows = await conn.fetch(f"SELECT {RUN_COLUMNS} FROM runs WHERE integration_id = $1 "
                                 "AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
                                 ctx.path["id"], _before(ctx), limit + 1)
     return Page[RunOut].of([RunOut(**dict(r)) for r in rows], limit, key=lambda r: (r.id,))
 
 
 @API.operation("GET", ONE + "/links", summary="Linked pairs of an integration", tags=[TAG], realm="tenant",
-               role="viewer", query=LinkQuery, response=Page[LinkOut], description="Newest first.")
+               role="viewer", query=LinkQuery, response=Page[LinkOut],
+               description="Newest first; `q` searches both items' keys and titles.")
 async def list_links(request: web.Request, ctx: Context) -> Page[LinkOut]:
     limit = ctx.query.limit
     async with ctx.transaction() as conn:
         await _load(conn, ctx.path["id"])
+        # Titles as the bases hold them: the last synced value of the mapped "title" field.
         rows = await conn.fetch(
-            "SELECT id, a_id, b_id, a_key, b_key, a_url, b_url, state, created_at, synced_at FROM links "
+            "SELECT id, a_id, b_id, a_key, b_key, a_url, b_url, state, created_at, synced_at, "
+            "coalesce(base_a->>'title', '') AS a_title, coalesce(base_b->>'title', '') AS b_title FROM links "
             "WHERE integration_id = $1 AND ($2::bigint IS NULL OR id < $2) AND ($3::text IS NULL "
-            "OR strpos(lower(a_key), lower($3)) > 0 OR strpos(lower(b_key), lower($3)) > 0) ORDER BY id DESC LIMIT $4",
+            "OR strpos(lower(a_key), lower($3)) > 0 OR strpos(lower(b_key), lower($3)) > 0 "
+            "OR strpos(lower(coalesce(base_a->>'title', '')), lower($3)) > 0 "
+            "OR strpos(lower(coalesce(base_b->>'title', '')), lower($3)) > 0) ORDER BY id DESC LIMIT $4",
             ctx.path["id"], _before(ctx), ctx.query.q, limit + 1)
     return Page[LinkOut].of([LinkOut(**dict(r)) for r in rows], limit, key=lambda r: (r.id,))
 
@@ -449,7 +459,8 @@ async def list_events(request: web.Request, ctx: Context) -> Page[EventOut]:
             "SELECT id, run_id, link_id, at, action, direction, item_key, fields, detail FROM events "
             "WHERE integration_id = $1 AND ($2::bigint IS NULL OR id < $2) AND ($3::text IS NULL "
             "OR strpos(lower(item_key), lower($3)) > 0 OR strpos(lower(detail), lower($3)) > 0) "
-            "ORDER BY id DESC LIMIT $4", ctx.path["id"], _before(ctx), ctx.query.q, limit + 1)
+            "AND ($5::bigint IS NULL OR link_id = $5) "
+            "ORDER BY id DESC LIMIT $4", ctx.path["id"], _before(ctx), ctx.query.q, limit + 1, ctx.query.link_id)
     return Page[EventOut].of([EventOut(**dict(r)) for r in rows], limit, key=lambda r: (r.id,))
 
 
