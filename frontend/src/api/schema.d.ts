@@ -200,7 +200,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Nodes, tenant workers, database, migrations */
+        /** Nodes, tenant workers, database, migrations, certificates, doctor's findings */
         get: operations["cluster_health"];
         put?: never;
         post?: never;
@@ -329,6 +329,66 @@ export interface paths {
         patch: operations["update_connection"];
         trace?: never;
     };
+    "/api/v1/connections/{id}/containers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Containers a connection sees
+         * @description Projects (Jira) or projects/repositories (GitLab), asked of the app now.
+         */
+        get: operations["list_containers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{id}/containers/{container}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Describe a container
+         * @description Item types, fields (custom ones included) with types and options, statuses with their categories, priorities and labels, asked of the app now.
+         */
+        get: operations["describe_container"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{id}/containers/{container}/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search a container's users
+         * @description People who can be assigned in the container, for the user map.
+         */
+        get: operations["search_users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/connections/{id}/test": {
         parameters: {
             query?: never;
@@ -384,6 +444,26 @@ export interface paths {
         put?: never;
         /** Create an integration */
         post: operations["create_integration"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/suggest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Suggest value maps
+         * @description Give what both sides' describe (and users search) reported; get suggested status, priority and user pairs (same name, then same status category; users by e-mail, login, then name) and the values left unmapped. Reads nothing, stores nothing.
+         */
+        post: operations["suggest_value_maps"];
         delete?: never;
         options?: never;
         head?: never;
@@ -541,9 +621,29 @@ export interface paths {
         };
         /**
          * Linked pairs of an integration
-         * @description Newest first.
+         * @description Newest first; `q` searches both items' keys and titles.
          */
         get: operations["list_links"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/{id}/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where an integration stands
+         * @description State, the run in progress with its progress, the last run, the next run, lag, and counts, for the integration's page.
+         */
+        get: operations["integration_overview"];
         put?: never;
         post?: never;
         delete?: never;
@@ -621,6 +721,26 @@ export interface paths {
          * @description Newest first.
          */
         get: operations["list_runs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/{id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An integration's activity over time
+         * @description Buckets of items synced, errors, API calls, rate-limit waits and lag over the last `hours`, for the throughput and error charts. The bucket size is the smallest of 1, 5, 15, 30 min, 1, 2, 3, 6, 12, 24 h that gives at most 60 buckets.
+         */
+        get: operations["integration_series"];
         put?: never;
         post?: never;
         delete?: never;
@@ -909,6 +1029,64 @@ export interface components {
              */
             target: string;
         };
+        /** Bucket */
+        Bucket: {
+            /** Api Calls */
+            api_calls: number;
+            /** Comments Created */
+            comments_created: number;
+            /** Errors */
+            errors: number;
+            /** Failed Runs */
+            failed_runs: number;
+            /** Items Created */
+            items_created: number;
+            /**
+             * Items Synced
+             * @description Items created plus items updated.
+             */
+            items_synced: number;
+            /** Items Updated */
+            items_updated: number;
+            /**
+             * Lag Seconds
+             * @description Lag at the bucket's end; null before the first success.
+             */
+            lag_seconds: number | null;
+            /** Rate Limit Wait Seconds */
+            rate_limit_wait_seconds: number;
+            /** Retries */
+            retries: number;
+            /** Runs */
+            runs: number;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+        };
+        /** Certificate */
+        Certificate: {
+            /** Days Left */
+            days_left: number | null;
+            /**
+             * Names
+             * @description The DNS names it is valid for.
+             */
+            names: string[];
+            /**
+             * Not After
+             * @description When it expires; null when it cannot be read.
+             */
+            not_after: string | null;
+            /** Path */
+            path: string;
+            /**
+             * Problem
+             * @description Why it cannot be served; "" when it can.
+             */
+            problem: string;
+        };
         /** Comments */
         Comments: {
             /**
@@ -1064,6 +1242,35 @@ export interface components {
             /** Url */
             url: string;
         };
+        /** ContainerDescription */
+        ContainerDescription: {
+            /** Fields */
+            fields: components["schemas"]["FieldOut"][];
+            /** Id */
+            id: string;
+            /** Item Types */
+            item_types: string[];
+            /** Key */
+            key: string;
+            /** Labels */
+            labels: string[];
+            /** Name */
+            name: string;
+            /** Priorities */
+            priorities: string[];
+            /** Statuses */
+            statuses: components["schemas"]["StatusOut"][];
+            /** Url */
+            url: string;
+        };
+        /** ContainerList */
+        ContainerList: {
+            /**
+             * Containers
+             * @description Every container the credential sees, as the app lists them.
+             */
+            containers: components["schemas"]["Container"][];
+        };
         /** Database */
         Database: {
             /** Reachable */
@@ -1078,6 +1285,23 @@ export interface components {
              * @description The tenant's slug again, so that a slip of the finger deletes nothing.
              */
             confirm: string;
+        };
+        /** DoctorFinding */
+        DoctorFinding: {
+            /** Detail */
+            detail: string;
+            /**
+             * Fix
+             * @description What the administrator can do; "" when ok.
+             */
+            fix: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "warn" | "fail";
         };
         /**
          * Error
@@ -1181,6 +1405,35 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        /** FieldOut */
+        FieldOut: {
+            /** Custom */
+            custom: boolean;
+            /**
+             * Id
+             * @description The key a field mapping names (a canonical field or e.g. customfield_10010).
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Options
+             * @description Allowed values of option(s) fields; null otherwise.
+             */
+            options: string[] | null;
+            /** Required */
+            required: boolean;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "string" | "richtext" | "number" | "date" | "datetime" | "user" | "users" | "option" | "options" | "labels" | "boolean";
+            /**
+             * Writable
+             * @description False: Tandem can read it but not write it.
+             */
+            writable: boolean;
+        };
         /**
          * Filter
          * @description Only items of these types / carrying all these labels take part (empty: no restriction).
@@ -1237,11 +1490,21 @@ export interface components {
         /** Health */
         Health: {
             /**
+             * Certificates
+             * @description The TLS certificates the web workers serve (the configured files or the self-signed one); empty with tls.mode = "off".
+             */
+            certificates: components["schemas"]["Certificate"][];
+            /**
              * Checked At
              * Format: date-time
              */
             checked_at: string;
             database: components["schemas"]["Database"];
+            /**
+             * Doctor
+             * @description `tandem doctor`'s checks a running node can make on itself (files, key, disk, certificates, outbound CA), run now on the node that answers.
+             */
+            doctor: components["schemas"]["DoctorFinding"][];
             /** Failures */
             failures: components["schemas"]["WorkerFailure"][];
             migrations: components["schemas"]["Migrations"];
@@ -1249,7 +1512,7 @@ export interface components {
             nodes: components["schemas"]["Node"][];
             /**
              * Status
-             * @description degraded: no live node, a worker failing, or migrations pending.
+             * @description degraded: no live node, a worker failing, or migrations pending. Certificates and doctor's findings are reported beside it, each with its own status.
              * @enum {string}
              */
             status: "ok" | "degraded";
@@ -1462,19 +1725,48 @@ export interface components {
             /** Ok */
             ok: boolean;
         };
+        /** LinkCounts */
+        LinkCounts: {
+            /** Active */
+            active: number;
+            /** Conflict */
+            conflict: number;
+            /** Deleted */
+            deleted: number;
+            /** Error */
+            error: number;
+            /** Total */
+            total: number;
+        };
         /** LinkOut */
         LinkOut: {
             /** A Id */
             a_id: string;
             /** A Key */
             a_key: string;
-            /** A Url */
+            /**
+             * A Title
+             * @description The title as last synced from A ("" when titles are not mapped).
+             */
+            a_title: string;
+            /**
+             * A Url
+             * @description Opens the item in side A's app.
+             */
             a_url: string;
             /** B Id */
             b_id: string;
             /** B Key */
             b_key: string;
-            /** B Url */
+            /**
+             * B Title
+             * @description The title as last synced from B ("" when titles are not mapped).
+             */
+            b_title: string;
+            /**
+             * B Url
+             * @description Opens the item in side B's app.
+             */
             b_url: string;
             /**
              * Created At
@@ -1616,6 +1908,45 @@ export interface components {
             started_at: string;
             /** Version */
             version: string;
+        };
+        /** Overview */
+        Overview: {
+            /** @description The run in progress, with its counts so far (refreshed every few seconds while it runs); null when none runs. */
+            current_run: components["schemas"]["RunOut"] | null;
+            /** Failing Items */
+            failing_items: number;
+            /** Id */
+            id: number;
+            /**
+             * Lag Seconds
+             * @description Seconds since last_success_at; null before the first success.
+             */
+            lag_seconds: number | null;
+            last_24h: components["schemas"]["Totals"];
+            /** @description The last run that ended. */
+            last_run: components["schemas"]["RunOut"] | null;
+            /**
+             * Last Success At
+             * @description When the last run that did not fail ended.
+             */
+            last_success_at: string | null;
+            links: components["schemas"]["LinkCounts"];
+            /** Name */
+            name: string;
+            /**
+             * Next Run At
+             * @description When the worker runs it next; null when not active or not scheduled yet.
+             */
+            next_run_at: string | null;
+            /** Open Conflicts */
+            open_conflicts: number;
+            /** Pending Webhooks */
+            pending_webhooks: number;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "disabled" | "paused" | "active";
         };
         /** Page[AdminOut] */
         Page_AdminOut_: {
@@ -1870,6 +2201,17 @@ export interface components {
             /** Updates */
             updates: components["schemas"]["PlannedUpdate"][];
         };
+        /** RemoteUser */
+        RemoteUser: {
+            /** Email */
+            email: string | null;
+            /** Id */
+            id: string;
+            /** Login */
+            login: string | null;
+            /** Name */
+            name: string;
+        };
         /**
          * Resolve
          * @description Exactly one of `side` and `value`.
@@ -1947,6 +2289,18 @@ export interface components {
              */
             interval_seconds: number;
         };
+        /** Series */
+        Series: {
+            /** Bucket Seconds */
+            bucket_seconds: number;
+            /**
+             * Buckets
+             * @description Oldest first; the last one holds now.
+             */
+            buckets: components["schemas"]["Bucket"][];
+            /** Hours */
+            hours: number;
+        };
         /** Side */
         Side: {
             /** Connection Id */
@@ -1971,6 +2325,39 @@ export interface components {
              * @default null
              */
             since: string | null;
+        };
+        /** StatusOut */
+        StatusOut: {
+            /**
+             * Category
+             * @enum {string}
+             */
+            category: "todo" | "in_progress" | "done";
+            /** Name */
+            name: string;
+        };
+        /** SuggestRequest */
+        SuggestRequest: {
+            a: components["schemas"]["SuggestSide"];
+            b: components["schemas"]["SuggestSide"];
+        };
+        /**
+         * SuggestSide
+         * @description What one side's describe (and users search) reported.
+         */
+        SuggestSide: {
+            /** Priorities */
+            priorities?: string[];
+            /** Statuses */
+            statuses?: components["schemas"]["StatusOut"][];
+            /** Users */
+            users?: components["schemas"]["RemoteUser"][];
+        };
+        /** Suggestions */
+        Suggestions: {
+            priorities: components["schemas"]["ValueSuggestion"];
+            statuses: components["schemas"]["ValueSuggestion"];
+            users: components["schemas"]["UserSuggestion"];
         };
         /** SyncRequested */
         SyncRequested: {
@@ -2008,10 +2395,27 @@ export interface components {
             admin: components["schemas"]["FirstAdmin"] | null;
             tenant: components["schemas"]["TenantOut"];
         };
+        /** TenantIntegrations */
+        TenantIntegrations: {
+            /**
+             * Active
+             * @description Enabled and not paused.
+             */
+            active: number;
+            /**
+             * Failing
+             * @description Active ones whose last run failed (e.g. a credential refused).
+             */
+            failing: number;
+            /** Total */
+            total: number;
+        };
         /** TenantOut */
         TenantOut: {
             /** Display Name */
             display_name: string;
+            /** @description Null when they cannot be counted (the tenant is being deleted, or its schema is not migrated). */
+            integrations: components["schemas"]["TenantIntegrations"] | null;
             /** Schema Name */
             schema_name: string;
             /** Slug */
@@ -2021,7 +2425,7 @@ export interface components {
              * @enum {string}
              */
             state: "active" | "disabled" | "deleting";
-            /** @description Null: no node has reported a worker for it (yet). */
+            /** @description Null: no node has reported a worker for it (yet). Its `reason` and `last_exit` are the last error of a failed or restarting worker. */
             worker: components["schemas"]["Worker"] | null;
         };
         /** TestResult */
@@ -2140,6 +2544,28 @@ export interface components {
             user_id: number;
         };
         /**
+         * Totals
+         * @description Sums over the runs that finished in the last 24 hours.
+         */
+        Totals: {
+            /** Api Calls */
+            api_calls: number;
+            /** Comments Created */
+            comments_created: number;
+            /** Errors */
+            errors: number;
+            /** Failed Runs */
+            failed_runs: number;
+            /** Items Created */
+            items_created: number;
+            /** Items Updated */
+            items_updated: number;
+            /** Rate Limit Wait Seconds */
+            rate_limit_wait_seconds: number;
+            /** Runs */
+            runs: number;
+        };
+        /**
          * TypeMapping
          * @description Items of `a_type` on A correspond to `b_type` on B. `a_labels` / `b_labels`, when given,
          *     narrow the match to items carrying all those labels (GitLab has one item type, "issue", and
@@ -2162,7 +2588,10 @@ export interface components {
              * @default
              */
             display_name: string;
-            /** Email */
+            /**
+             * Email
+             * Format: email
+             */
             email: string;
             /**
              * Password
@@ -2184,6 +2613,16 @@ export interface components {
              */
             password: string | null;
             user: components["schemas"]["UserOut"];
+        };
+        /** UserList */
+        UserList: {
+            /**
+             * Truncated
+             * @description The app knows more matches than `limit`; narrow the search.
+             */
+            truncated: boolean;
+            /** Users */
+            users: components["schemas"]["RemoteUser"][];
         };
         /** UserOut */
         UserOut: {
@@ -2232,6 +2671,16 @@ export interface components {
              */
             updated_at: string;
         };
+        /** UserPair */
+        UserPair: {
+            a: components["schemas"]["RemoteUser"];
+            b: components["schemas"]["RemoteUser"];
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "same_email" | "same_login" | "same_name";
+        };
         /** UserPatch */
         UserPatch: {
             /**
@@ -2251,6 +2700,22 @@ export interface components {
              * @default null
              */
             role: ("viewer" | "editor" | "admin") | null;
+        };
+        /** UserSuggestion */
+        UserSuggestion: {
+            /**
+             * Map
+             * @description The pairs as spec.users.map (A e-mail or login -> B e-mail or login).
+             */
+            map: {
+                [key: string]: string;
+            };
+            /** Pairs */
+            pairs: components["schemas"]["UserPair"][];
+            /** Unmapped A */
+            unmapped_a: components["schemas"]["RemoteUser"][];
+            /** Unmapped B */
+            unmapped_b: components["schemas"]["RemoteUser"][];
         };
         /**
          * Users
@@ -2280,6 +2745,40 @@ export interface components {
              * @enum {string}
              */
             match: "email" | "login";
+        };
+        /** ValuePair */
+        ValuePair: {
+            /** A */
+            a: string;
+            /** B */
+            b: string;
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "same_name" | "same_category";
+        };
+        /** ValueSuggestion */
+        ValueSuggestion: {
+            /** Pairs */
+            pairs: components["schemas"]["ValuePair"][];
+            /**
+             * Unmapped A
+             * @description A values without a suggested partner, in A's order.
+             */
+            unmapped_a: string[];
+            /**
+             * Unmapped B
+             * @description B values no A value was paired with, in B's order.
+             */
+            unmapped_b: string[];
+            /**
+             * Value Map
+             * @description The pairs as FieldMapping.value_map (A value -> B value).
+             */
+            value_map: {
+                [key: string]: string;
+            };
         };
         /** WebhookUrls */
         WebhookUrls: {
@@ -4072,6 +4571,255 @@ export interface operations {
             };
         };
     };
+    list_containers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContainerList"];
+                };
+            };
+            /** @description Not signed in, or the session or token is not valid for this host. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but the operation needs a higher role, or the CSRF check failed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address (also: an operation of the other realm, an unknown host). The connection does not exist, or it sees no such container. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The app refused the credential, was unreachable or answered unexpectedly (error.code says which; error.details names the connection). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable right now; try again later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The app did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    describe_container: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+                container: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContainerDescription"];
+                };
+            };
+            /** @description Not signed in, or the session or token is not valid for this host. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but the operation needs a higher role, or the CSRF check failed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address (also: an operation of the other realm, an unknown host). The connection does not exist, or it sees no such container. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The app refused the credential, was unreachable or answered unexpectedly (error.code says which; error.details names the connection). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable right now; try again later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The app did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    search_users: {
+        parameters: {
+            query?: {
+                /** @description Name, login or e-mail prefix, as the app searches. */
+                q?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: number;
+                container: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            /** @description Not signed in, or the session or token is not valid for this host. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but the operation needs a higher role, or the CSRF check failed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address (also: an operation of the other realm, an unknown host). The connection does not exist, or it sees no such container. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The input is not valid; `details.fields` says which field and why. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The app refused the credential, was unreachable or answered unexpectedly (error.code says which; error.details names the connection). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable right now; try again later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The app did not answer in time. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     test_connection: {
         parameters: {
             query?: never;
@@ -4319,6 +5067,95 @@ export interface operations {
             };
             /** @description An integration with this name exists. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The input is not valid; `details.fields` says which field and why. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable right now; try again later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    suggest_value_maps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuggestRequest"];
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestions"];
+                };
+            };
+            /** @description Not signed in, or the session or token is not valid for this host. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but the operation needs a higher role, or the CSRF check failed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address (also: an operation of the other realm, an unknown host). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4903,6 +5740,8 @@ export interface operations {
                 cursor?: string;
                 /** @description Part of the item key or of the event's text (which names the item's title), ignoring case. */
                 q?: string;
+                /** @description Only the events of this linked pair (an item's history, both ways). */
+                link_id?: number;
             };
             header?: never;
             path: {
@@ -5068,7 +5907,7 @@ export interface operations {
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
                 cursor?: string;
-                /** @description Part of either item key. */
+                /** @description Part of either item's key or title (as last synced), ignoring case. */
                 q?: string;
             };
             header?: never;
@@ -5117,6 +5956,66 @@ export interface operations {
             };
             /** @description The input is not valid; `details.fields` says which field and why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable right now; try again later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integration_overview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            /** @description Not signed in, or the session or token is not valid for this host. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but the operation needs a higher role, or the CSRF check failed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address (also: an operation of the other realm, an unknown host). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5349,6 +6248,78 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_RunOut_"];
+                };
+            };
+            /** @description Not signed in, or the session or token is not valid for this host. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but the operation needs a higher role, or the CSRF check failed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Nothing at this address (also: an operation of the other realm, an unknown host). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The input is not valid; `details.fields` says which field and why. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable right now; try again later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    integration_series: {
+        parameters: {
+            query?: {
+                /** @description How far back. */
+                hours?: number;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Series"];
                 };
             };
             /** @description Not signed in, or the session or token is not valid for this host. */
