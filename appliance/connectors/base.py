@@ -83,6 +83,12 @@ class RemoteNotFound(RemoteItemError):
     """404/410: the item (or container) does not exist, or is not visible to this credential."""
 
 
+class NotSupported(RemoteItemError):
+    """The app offers no way to make this change with this credential (GitLab lets only a
+    note's author edit it; an upload linked from a description cannot be unlinked). Raised
+    before anything is sent; the message says what a person can do instead."""
+
+
 class EgressDenied(ConnectorError, ConfigurationError):
     """A request to a host outside the tenant's egress allow-list (the hosts of its configured
     connections) was refused before anything left the appliance."""
@@ -448,8 +454,9 @@ class Connector(abc.ABC):
     async def update_item(self, container: str, item_id: str, changes: Mapping[str, Any]) -> Item:
         """Apply canonical field `changes` (only the keys given). A "status" change goes through
         the app's workflow (Jira: the transition leading to that status, with its required
-        fields such as resolution; GitLab: state_event and status labels). Keeps the marker
-        (GitLab: the description footer survives a description change). Returns the item."""
+        fields such as resolution; GitLab: state_event and status labels). Key "type" (an
+        Item.type value) changes the item's type. Keeps the marker (GitLab: the description
+        footer survives a description change). Returns the item."""
 
     @abc.abstractmethod
     async def find_by_marker(self, container: str, marker: str) -> Item | None:
@@ -460,6 +467,17 @@ class Connector(abc.ABC):
     async def add_comment(self, container: str, item_id: str, body: str, marker: str) -> Comment:
         """Add a Markdown comment stamped with `marker` (Jira: comment property or a hidden
         footer; GitLab: hidden HTML comment footer); returns it with `marker` set."""
+
+    @abc.abstractmethod
+    async def update_comment(self, container: str, item_id: str, comment_id: str, body: str) -> Comment:
+        """Replace the comment's text with Markdown `body`, keeping its marker; returns it as the
+        app stores it. NotSupported when the app lets only the author edit it and the credential
+        is not the author; RemoteNotFound if it is gone."""
+
+    @abc.abstractmethod
+    async def delete_comment(self, container: str, item_id: str, comment_id: str) -> None:
+        """Delete the comment. RemoteNotFound if it is gone already; NotSupported when the
+        credential may not delete it (checked before asking, where the app's rule is known)."""
 
     @abc.abstractmethod
     async def list_comments(self, container: str, item_id: str) -> list[Comment]:
@@ -475,6 +493,11 @@ class Connector(abc.ABC):
                                 chunks: AsyncIterator[bytes], size: int, mime_type: str) -> AttachmentRef:
         """Attach `size` bytes read from `chunks` to the item under `filename`; returns the ref
         as the app lists it (GitLab: the upload, linked from the issue)."""
+
+    @abc.abstractmethod
+    async def delete_attachment(self, container: str, item_id: str, ref: AttachmentRef) -> None:
+        """Remove the attachment `ref` (as get_item listed it) from the item. RemoteNotFound if
+        it is gone already; NotSupported where the app cannot (the message says why)."""
 
     @abc.abstractmethod
     async def delete_item(self, container: str, item_id: str) -> None:

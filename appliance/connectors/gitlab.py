@@ -56,8 +56,8 @@ from urllib.parse import quote, unquote
 
 from appliance.connectors.base import (AttachmentRef, ChangePage, Comment, ConnectionReport, Connector,
                                        ConnectorError, ContainerInfo, ContainerRef, FieldSpec, Item,
-                                       RemoteAuthError, RemoteItemError, StatusSpec, UserRef, WebhookEvent,
-                                       spooled_upload, utc)
+                                       NotSupported, RemoteAuthError, RemoteItemError, StatusSpec, UserRef,
+                                       WebhookEvent, spooled_upload, utc)
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,10 @@ class GitLabConnector(Connector):
         if not token:
             raise ConnectorError("a GitLab connection needs an access token (credentials key 'token')")
         return {"PRIVATE-TOKEN": str(token)}
+
+    def __init__(self, http, options=None):
+        super().__init__(http, options)
+        self._account: dict[str, Any] | None = None
 
     @property
     def status_scope(self) -> str:
@@ -366,6 +370,8 @@ class GitLabConnector(Connector):
             params["confidential"] = bool(fields["confidential"])
         if "title" in fields:
             params["title"] = fields["title"]
+        if "type" in fields:
+            params["issue_type"] = fields["type"]
         return params
 
     def _labels_for(self, labels: list[str], status: str) -> list[str]:
@@ -421,6 +427,31 @@ class GitLabConnector(Connector):
                                         json={"body": with_marker(body, marker)}, expect=(201,))).json()
         return self.to_comment(note)
 
+    async def _me(self) -> dict[str, Any]:
+        if self._account is None:
+            self._account = await self._get(f"{API}/user")
+        return self._account
+
+    async def update_comment(self, container: str, item_id: str, comment_id: str, body: str) -> Comment:
+        path = f"{self.project_path(container)}/issues/{item_id}/notes/{comment_id}"
+        note = await self._get(path)
+        if note["author"]["id"] != (await self._me())["id"]:
+            # GitLab lets only a note's author edit it (a 403 would read as a revoked token).
+            raise NotSupported(f"GitLab lets only the author of note {comment_id} "
+                               f"(@{note['author'].get('username')}) edit it")
+        marker = split_marker(note.get("body"))[1]
+        note = (await self.http.request("PUT", path, json={"body": with_marker(body, marker)})).json()
+        return self.to_comment(note)
+
+    async def delete_comment(self, container: str, item_id: str, comment_id: str) -> None:
+        path = f"{self.project_path(container)}/issues/{item_id}/notes/{comment_id}"
+        note = await self._get(path)
+        if note["author"]["id"] != (await self._me())["id"]:
+            if _access_level(await self._get(self.project_path(container))) < 40:
+                raise NotSupported(f"GitLab lets only the author of note {comment_id} "
+                                   f"(@{note['author'].get('username')}) or a maintainer delete it")
+        await self.http.request("DELETE", path, expect=(204,))
+
     # -- attachments --------------------------------------------------------------------------
 
     async def download_attachment(self, ref: AttachmentRef) -> AsyncIterator[bytes]:
@@ -443,6 +474,25 @@ class GitLabConnector(Connector):
         return AttachmentRef(id=f"{secret}/{name}", filename=unquote(name), size=size, mime_type=mime_type,
                              created_at=parse_time(note["created_at"]), author=user_ref(note["author"]),
                              url=self._upload_url(container, secret, unquote(name)))
+
+    async def delete_attachment(self, container: str, item_id: str, ref: AttachmentRef) -> None:
+        """Removes Tandem's own note that links the upload; an upload linked from the description
+        or from a person's note is NotSupported (GitLab has no call that unlinks it, and editing a
+        person's text is not Tandem's to do). The uploaded file itself stays on the server."""
+        me = (await self._me())["id"]
+        for note in await self._notes(container, item_id):
+            body = note.get("body") or ""
+            linked = {f"{m.group(2)}/{m.group(3)}" for m in UPLOAD_LINK.finditer(body)}
+            if note.get("system") or ref.id not in linked:
+                continue
+            if ATTACHMENT_NOTE.search(body) and note["author"]["id"] == me:
+                path = f"{self.project_path(container)}/issues/{item_id}/notes/{note['id']}"
+                await self.http.request("DELETE", path, expect=(204,))
+                return
+            raise NotSupported(f"GitLab cannot remove {ref.filename!r}: it is linked from a comment by "
+                               f"@{note['author'].get('username')}; remove the link there by hand")
+        raise NotSupported(f"GitLab cannot remove {ref.filename!r}: it is linked from the issue's description; "
+                           "remove the link there by hand")
 
     def _upload_url(self, container: str | int, secret: str, filename: str) -> str:
         """The API download URL of an upload (GitLab 17.4+)."""

@@ -229,9 +229,10 @@ class JiraConnector(Connector):
                        updated_at=parse_time(c.get("updated") or c["created"]),
                        marker=(props.get(PROPERTY) or {}).get("marker"))
 
-    async def _search(self, jql: str, *, limit: int) -> AsyncIterator[dict]:
+    async def _search(self, jql: str, *, limit: int, start: int = 0) -> AsyncIterator[dict]:
         """Issues matching `jql` (all fields and the marker property), at most `limit` per
-        request; Cloud uses the enhanced search with page tokens."""
+        request, from result `start` on (Data Center only: Cloud's enhanced search pages by
+        token and always starts at the first result)."""
         await self._setup()
         body: dict[str, Any] = {"jql": jql, "maxResults": limit, "fields": ["*all"], "properties": [PROPERTY]}
         if self._cloud:
@@ -246,7 +247,6 @@ class JiraConnector(Connector):
                     return
         # Data Center's POST /search refuses "properties": use GET there.
         params = {"jql": jql, "maxResults": limit, "fields": "*all", "properties": PROPERTY}
-        start = 0
         while True:
             page = await self._json("GET", "search", params=dict(params, startAt=start))
             issues = page.get("issues") or []
@@ -342,6 +342,7 @@ class JiraConnector(Connector):
         await self._setup()
         last: datetime | None = None
         seen: set[str] = set()
+        state: dict[str, Any] = {}
         if cursor:
             state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
             last, seen = datetime.fromisoformat(state["u"]), set(state["ids"])
@@ -350,9 +351,16 @@ class JiraConnector(Connector):
         if floor is not None:
             jql += f' AND updated >= "{jql_bound(floor, self._tz)}"'
         jql += " ORDER BY updated ASC, key ASC"
+        # JQL bounds are whole minutes: thousands of issues in one minute (an import, a bulk
+        # change) would be re-read from the first on every page, quadratic in their number.
+        # The same query resumes where the last page stopped, a page earlier in case issues
+        # updated meanwhile moved out of the order (re-read ones are filtered out below).
+        start = max(0, state.get("at", 0) - page_size) if state.get("q") == jql else 0
         items: list[Item] = []
         exhausted = True
-        async for issue in self._search(jql, limit=min(100, page_size * 2)):
+        position = start
+        async for issue in self._search(jql, limit=min(100, page_size * 2), start=start):
+            position += 1
             item = self._item(issue)
             if since is not None and item.updated_at < utc(since):
                 continue
@@ -367,7 +375,8 @@ class JiraConnector(Connector):
             return ChangePage(items, None)
         top = items[-1].updated_at
         ids = [i.id for i in items if i.updated_at == top] + (list(seen) if top == last else [])
-        token = base64.urlsafe_b64encode(json.dumps({"u": top.isoformat(), "ids": ids}).encode()).decode()
+        token = base64.urlsafe_b64encode(json.dumps({"u": top.isoformat(), "ids": ids, "q": jql,
+                                                      "at": position}).encode()).decode()
         return ChangePage(items, token)
 
     async def get_item(self, container: str, item_id: str, *, comments: bool = True,
@@ -421,7 +430,9 @@ class JiraConnector(Connector):
         for key, value in changes.items():
             if key in ("status", "resolution"):
                 continue
-            if key == "title":
+            if key == "type":
+                out["issuetype"] = {"name": value}
+            elif key == "title":
                 out["summary"] = value
             elif key == "description":
                 out["description"] = self._from_markdown(value)
@@ -555,7 +566,20 @@ class JiraConnector(Connector):
         comment.marker = marker
         return comment
 
+    async def update_comment(self, container: str, item_id: str, comment_id: str, body: str) -> Comment:
+        # The marker is a comment property: an edit of the body leaves it in place.
+        await self._setup()
+        updated = await self._json("PUT", f"issue/{item_id}/comment/{comment_id}", params={"expand": "properties"},
+                                   json={"body": self._from_markdown(body, empty=True)})
+        return self._comment(updated)
+
+    async def delete_comment(self, container: str, item_id: str, comment_id: str) -> None:
+        await self._json("DELETE", f"issue/{item_id}/comment/{comment_id}", expect=(204,))
+
     # -- attachments --------------------------------------------------------------------------
+
+    async def delete_attachment(self, container: str, item_id: str, ref: AttachmentRef) -> None:
+        await self._json("DELETE", f"attachment/{ref.id}", expect=(204,))
 
     async def download_attachment(self, ref: AttachmentRef) -> AsyncIterator[bytes]:
         await self._setup()

@@ -8,6 +8,11 @@ own copies: an uploaded copy is paired in the same step, so it is never copied b
 crash between the upload and that record, the unpaired file on the other side with the same
 size and (sanitised) name is taken as the copy instead of uploading again. Larger files are
 skipped with one event per file.
+
+Deletes: a paired file gone from one side makes the pair 'deleted' (never copied again); with
+delete policy "delete" the counterpart is removed too where the app allows (Jira deletes the
+attachment; GitLab only unlinks Tandem's own attachment note, and for an upload linked from a
+description or a person's note the event says so and what to do by hand).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from appliance.connectors.base import AttachmentRef
+from appliance.connectors.base import AttachmentRef, RemoteItemError, RemoteNotFound
 from appliance.sync.mapping import OTHER
 from appliance.sync.store import Event, Link
 
@@ -46,6 +51,7 @@ async def sync_attachments(engine: Engine, link: Link) -> int:
         refs[side] = item.attachments or []
     pairs = await engine.store.attachment_links(link)
     paired = {"a": {p["a_id"] for p in pairs}, "b": {p["b_id"] for p in pairs}}
+    await _deletes(engine, link, refs, [p for p in pairs if p["state"] == "active"])
     skipped = await engine.store.skipped_attachments(link)
     uploaded = 0
     for side in ("a", "b"):
@@ -89,3 +95,34 @@ async def sync_attachments(engine: Engine, link: Link) -> int:
                 link, ids["a"], ids["b"], sha, ref.size, ref.filename, engine.run_id,
                 Event("attachment", f"{side}_to_{other}", link.a_key if side == "a" else link.b_key, (), detail))
     return uploaded
+
+
+async def _deletes(engine: Engine, link: Link, refs: dict[str, list[AttachmentRef]], pairs: list) -> None:
+    """Pairs whose file is gone from a side: the delete policy says what happens to the other."""
+    present = {side: {r.id: r for r in refs[side]} for side in ("a", "b")}
+    for pair in pairs:
+        here = {side: present[side].get(pair[f"{side}_id"]) for side in ("a", "b")}
+        if here["a"] is not None and here["b"] is not None:
+            continue
+        if here["a"] is None and here["b"] is None:
+            await engine.store.attachment_pair_deleted(link, pair["id"], engine.run_id, Event(
+                "attachment_deleted", "", link.a_key, (), f"{pair['filename']!r} deleted on both sides"))
+            continue
+        gone = "a" if here["a"] is None else "b"
+        keep = OTHER[gone]
+        side_name = {"a": "A", "b": "B"}
+        detail = f"{pair['filename']!r} deleted on {side_name[gone]}; "
+        if engine.spec.delete_policy == "delete":
+            s = engine._side_map[keep]
+            try:
+                await engine._call(keep, lambda c, s=s, ref=here[keep]: c.delete_attachment(
+                    s.container, link.item_id(keep), ref))
+                detail += f"removed on {side_name[keep]} too (delete policy)"
+            except RemoteNotFound:
+                detail += f"gone on {side_name[keep]} too"
+            except RemoteItemError as exc:      # NotSupported or another refusal for good
+                detail += f"still on {side_name[keep]}: {exc.message}"
+        else:
+            detail += f"kept on {side_name[keep]} (delete policy {engine.spec.delete_policy})"
+        await engine.store.attachment_pair_deleted(link, pair["id"], engine.run_id, Event(
+            "attachment_deleted", f"{gone}_to_{keep}", link.a_key if gone == "a" else link.b_key, (), detail))

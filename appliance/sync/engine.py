@@ -20,8 +20,10 @@ Per item (`_process`):
     field; writes go out with `update_item`, and the read-back values become the new bases (in
     one transaction with the events and conflicts). Our own writes thus match their bases on
     the next look and never echo; when mapped values already agree nothing is written.
-  - comments (when enabled) sync as linked pairs with an intent + marker each, the author
-    named in the copy; comments carrying a marker of ours are never copied back.
+  - the item's type merges like a field (appliance.sync.item_types): a type changed on one
+    side changes the other's mapped type;
+  - comments (when enabled) sync as linked pairs, edits and deletes included
+    (appliance.sync.comments); attachments likewise (appliance.sync.attachments).
 A RemoteItemError, or a RetriableRemoteError the client's retries could not absorb, fails that
 item only: it goes to item_errors with exponential backoff and the run goes on; polls skip it
 until its retry is due unless it changed after it failed. A RemoteAuthError
@@ -44,11 +46,11 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter, Gauge
 
-from appliance.connectors.base import (Comment, Connector, ConnectorError, EgressDenied, Item, RemoteAuthError,
-                                       RemoteNotFound)
+from appliance.connectors.base import Connector, ConnectorError, EgressDenied, Item, RemoteAuthError, RemoteNotFound
 from appliance.errors import TandemError
-from appliance.sync import merge
+from appliance.sync import item_types, merge
 from appliance.sync.attachments import sync_attachments
+from appliance.sync.comments import sync_comments
 from appliance.sync.mapping import OTHER, Directory, Mapper
 from appliance.sync.spec import USER_FIELDS, IntegrationSpec, TypeMapping
 from appliance.sync.store import ConflictRow, Event, Link, Store
@@ -143,8 +145,8 @@ class Engine:
         self.name = row["name"]
         self.spec = IntegrationSpec.model_validate(_loads(row["spec"]))
         self.run_id = await self.store.start_run(trigger)
-        self.counts = dict.fromkeys(("seen", "created", "updated", "comments", "attachments", "conflicts",
-                                     "errors"), 0)
+        self.counts = dict.fromkeys(("seen", "created", "updated", "comments", "comment_edits", "attachments",
+                                     "conflicts", "errors"), 0)
         self.seen: set[tuple[str, str]] = set()
         self.started_at: dict[str, datetime] = {}
         started = time.monotonic()
@@ -197,7 +199,7 @@ class Engine:
                                     rate_limit_wait=round(waited, 3), duration=time.monotonic() - started,
                                     error=error)
         labels = (self.extra["tenant"], self.name)
-        for action in ("created", "updated", "comments", "attachments"):
+        for action in ("created", "updated", "comments", "comment_edits", "attachments"):
             if self.counts[action]:
                 ITEMS.labels(*labels, action).inc(self.counts[action])
         if self.counts["errors"]:
@@ -404,10 +406,16 @@ class Engine:
                                       f"{source.key} linked to {counterpart.key} (found by its sync marker)"))
 
     async def _link(self, intent, items: dict[str, Item], event: Event) -> Link:
-        return await self.store.create_link(
+        # With comments or attachments to follow, the pair's update times are committed as NULL
+        # and recorded only once those are done (_sync_related): a crash in between leaves the
+        # pair looked at again by the next poll instead of skipped as unchanged.
+        updated = {k: v.updated_at for k, v in items.items()}
+        link = await self.store.create_link(
             intent, {k: v.id for k, v in items.items()}, {k: v.key for k, v in items.items()},
-            {k: v.url for k, v in items.items()}, {k: self.mapper.read(k, v) for k, v in items.items()},
-            {k: v.updated_at for k, v in items.items()}, self.run_id, event)
+            {k: v.url for k, v in items.items()}, {k: self._read(k, v) for k, v in items.items()},
+            dict.fromkeys(updated) if self._has_related() else updated, self.run_id, event)
+        link.a_updated_at, link.b_updated_at = updated["a"], updated["b"]
+        return link
 
     async def _merge(self, link: Link, side: str, item: Item) -> bool:
         """Merge the pair; False when the counterpart turned out to be gone (delete policy)."""
@@ -428,7 +436,7 @@ class Engine:
                 s = self._side_map[to]
                 written[to] = await self._call(to, lambda c, s=s, to=to: c.update_item(
                     s.container, link.item_id(to), changes[to]))
-        read_back = {k: self.mapper.read(k, v) for k, v in written.items()}
+        read_back = {k: self._read(k, v) for k, v in written.items()}
         base_a, base_b = merge.new_bases(decisions, link.base_a, link.base_b, read_back.get("a"), read_back.get("b"))
         events, conflicts = [], []
         for direction, action in (("a_to_b", merge.A_TO_B), ("b_to_a", merge.B_TO_A)):
@@ -438,6 +446,8 @@ class Engine:
                 events.append(Event("updated", direction, source.key, [d.name for d in moved],
                                     "; ".join(f"{d.name}: {d.reason}" for d in moved)))
         for d in decisions:
+            if d.mapping is item_types.TYPE and d.action in (merge.ACK_A, merge.ACK_B):
+                events.append(Event("type_unmapped", "", a_item.key, [d.name], d.reason))
             if d.action == merge.CONFLICT:
                 conflicts.append(ConflictRow(d.name, d.a_value, d.b_value, d.base_a))
                 events.append(Event("conflict", "", a_item.key, [d.name], d.reason))
@@ -449,17 +459,20 @@ class Engine:
         self.counts["conflicts"] += len(held)
         if written:
             self.counts["updated"] += 1
+        times = (written["a"].updated_at if "a" in written else a_item.updated_at,
+                 written["b"].updated_at if "b" in written else b_item.updated_at)
+        # The previous update times stay until comments and attachments are done (see _link).
         await self.store.save_link(
-            link, base_a, base_b, written["a"].updated_at if "a" in written else a_item.updated_at,
-            written["b"].updated_at if "b" in written else b_item.updated_at,
+            link, base_a, base_b, *((link.a_updated_at, link.b_updated_at) if self._has_related() else times),
             "conflict" if held else "active", self.run_id, events, conflicts, applied)
+        link.a_updated_at, link.b_updated_at = times
         return True
 
     async def _plan(self, link: Link, a_item: Item, b_item: Item
                     ) -> tuple[list[merge.Decision], dict[str, dict[str, Any]], list[int]]:
         """The merge's decisions for a pair, the field changes to write per side, and the ids of
         the person-resolved conflicts they apply."""
-        cur = {"a": self.mapper.read("a", a_item), "b": self.mapper.read("b", b_item)}
+        cur = {"a": self._read("a", a_item), "b": self._read("b", b_item)}
         resolutions, chosen, applied = {}, {}, []
         for r in await self.store.resolutions(link):
             resolutions[r["field"]] = "a" if r["resolution"] == "value" else r["resolution"]
@@ -472,19 +485,35 @@ class Engine:
                                  policy=self.spec.conflict_policy, translate=self.mapper.translate,
                                  a_updated=a_item.updated_at, b_updated=b_item.updated_at,
                                  resolutions=resolutions)
-        tm = self.mapper.type_mapping("a", a_item) or self.mapper.type_mapping("b", b_item)
+        typed = item_types.decide(self.mapper, link.base_a, link.base_b, cur["a"][item_types.NAME],
+                                  cur["b"][item_types.NAME], policy=self.spec.conflict_policy, a_item=a_item,
+                                  b_item=b_item, resolution=resolutions.get(item_types.NAME))
+        decisions.append(typed)
+        final = item_types.final_values(self.mapper, typed, chosen.get(item_types.NAME))
+        tms = {s: item_types.mapping_of(self.mapper, s, final[s]) for s in ("a", "b")}
+        fallback = self.mapper.type_mapping("a", a_item) or self.mapper.type_mapping("b", b_item)
         changes: dict[str, dict[str, Any]] = {"a": {}, "b": {}}
         for d in decisions:
+            if d is typed:
+                continue
             if d.name in chosen:
                 field_a = d.mapping.a_field
-                changes["a"][field_a] = self.mapper.write_value("a", field_a, chosen[d.name], tm)
+                changes["a"][field_a] = self.mapper.write_value("a", field_a, chosen[d.name], tms["a"] or fallback)
             if d.writes:
                 to = "b" if d.action == merge.A_TO_B else "a"
                 source_value = d.a_value if to == "b" else d.b_value
                 target_field = self.mapper.field_of(d.mapping, to)
                 value = self.mapper.translate(d.mapping, source_value, OTHER[to])
-                changes[to][target_field] = self.mapper.write_value(to, target_field, value, tm)
+                changes[to][target_field] = self.mapper.write_value(to, target_field, value, tms[to] or fallback)
+        for side, item in (("a", a_item), ("b", b_item)):
+            if final[side] != item_types.value(self.mapper, side, item):
+                changes[side].update(item_types.writes(self.mapper, side, item, final[side],
+                                                       changes[side].get("labels")))
         return decisions, changes, applied
+
+    def _read(self, side: str, item: Item) -> dict[str, Any]:
+        """The comparable values the merge sees: the mapped fields and the item's type."""
+        return {**self.mapper.read(side, item), item_types.NAME: item_types.value(self.mapper, side, item)}
 
     async def _gone(self, side: str, item_id: str) -> None:
         """Item `item_id` of `side` no longer exists (a webhook or a retry asked about it): the
@@ -521,56 +550,16 @@ class Engine:
             detail += "; left alone (delete policy ignore)"
         await self.store.set_link_state(link, "deleted", self.run_id, Event("deleted", "", item.key, (), detail))
 
+    def _has_related(self) -> bool:
+        return self.spec.comments.enabled or self.spec.attachments.enabled
+
     async def _sync_related(self, link: Link) -> None:
-        """Comments, then attachments, of a pair."""
-        await self._sync_comments(link)
+        """Comments, then attachments, of a pair; then the pair's update times that _link and
+        _merge held back (so a pair is skipped as unchanged only once all of it was synced)."""
+        self.counts["comments"] += await sync_comments(self, link)
         self.counts["attachments"] += await sync_attachments(self, link)
-
-    # -- comments -----------------------------------------------------------------------------
-
-    async def _sync_comments(self, link: Link) -> None:
-        options = self.spec.comments
-        if not options.enabled:
-            return
-        lists: dict[str, list[Comment]] = {}
-        for side in ("a", "b"):
-            s = self._side_map[side]
-            comments = await self._call(side, lambda c, s=s, side=side: c.list_comments(s.container,
-                                                                                      link.item_id(side)))
-            lists[side] = [c for c in comments if not c.system]
-        pairs = await self.store.comment_links(link)
-        linked = {"a": {p["a_id"] for p in pairs}, "b": {p["b_id"] for p in pairs}}
-        ours = await self.store.comment_markers(link)
-        for side in ("a", "b"):
-            other = OTHER[side]
-            if options.direction not in ("both", f"{side}_to_{other}"):
-                continue
-            by_marker = {c.marker: c for c in lists[other] if c.marker}
-            for comment in lists[side]:
-                if comment.id in linked[side] or (comment.marker and comment.marker in ours):
-                    continue
-                await self._copy_comment(link, side, comment, by_marker)
-
-    async def _copy_comment(self, link: Link, side: str, comment: Comment, by_marker: dict[str, Comment]) -> None:
-        other = OTHER[side]
-        target = self._side_map[other]
-        intent = await self.store.pending_intent("comment", side, comment.id)
-        copy = by_marker.get(intent.marker) if intent else None
-        if intent is None:
-            intent = await self.store.add_intent("comment", side, comment.id, link.id)
-        if copy is None:
-            body = f"*{comment.author.name} wrote:*\n\n{comment.body}"
-            copy = await self._call(other, lambda c: c.add_comment(target.container, link.item_id(other), body,
-                                                                   intent.marker))
-            if self.fault:
-                self.fault("comment_created")
-            self.counts["comments"] += 1
-        ids = {side: comment.id, other: copy.id}
-        bodies = {side: comment.body, other: copy.body}
-        key = link.a_key if side == "a" else link.b_key
-        await self.store.add_comment_link(link, intent, ids["a"], ids["b"], bodies["a"], bodies["b"], self.run_id,
-                                          Event("comment", f"{side}_to_{other}", key, (),
-                                                f"comment by {comment.author.name} copied"))
+        if self._has_related():
+            await self.store.set_link_times(link)
 
 
 def _loads(value: Any) -> Any:

@@ -227,6 +227,11 @@ class Store:
                 await conn.execute(self._q(
                     "UPDATE {s}.conflicts SET applied_at = now() WHERE id = ANY($1::bigint[])"), ids)
 
+    async def set_link_times(self, link: Link) -> None:
+        """Record the update times `link` holds: the pair counts as synced up to them."""
+        await self.pool.execute(self._q("UPDATE {s}.links SET a_updated_at = $2, b_updated_at = $3 WHERE id = $1"),
+                                link.id, link.a_updated_at, link.b_updated_at)
+
     async def set_link_state(self, link: Link, state: str, run_id: int, event: Event) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(self._q("UPDATE {s}.links SET state = $2, synced_at = now() WHERE id = $1"),
@@ -234,11 +239,12 @@ class Store:
             await self._events(conn, run_id, link.id, [event])
 
     async def resolutions(self, link: Link) -> list[asyncpg.Record]:
-        """Conflicts of the pair a person resolved that the engine has not applied yet."""
+        """Field conflicts of the pair a person resolved that the engine has not applied yet
+        (comment conflicts, fields "comment <id>", are comment_resolutions')."""
         return await self.pool.fetch(self._q(
             "SELECT id, field, resolution, resolved_value FROM {s}.conflicts WHERE link_id = $1 "
-            "AND state = 'resolved' AND applied_at IS NULL AND resolution IN ('a', 'b', 'value') ORDER BY id"),
-            link.id)
+            "AND state = 'resolved' AND applied_at IS NULL AND resolution IN ('a', 'b', 'value') "
+            "AND field NOT LIKE 'comment %' ORDER BY id"), link.id)
 
     async def active_links(self) -> list[Link]:
         rows = await self.pool.fetch(self._q(
@@ -257,7 +263,11 @@ class Store:
     # -- comments -----------------------------------------------------------------------------
 
     async def comment_links(self, link: Link) -> list[asyncpg.Record]:
-        return await self.pool.fetch(self._q("SELECT * FROM {s}.comment_links WHERE link_id = $1"), link.id)
+        """The pair's comment pairs, deleted ones included, each with `source_side`: the side of
+        the original (the other side holds Tandem's copy)."""
+        return await self.pool.fetch(self._q(
+            "SELECT c.*, i.source_side FROM {s}.comment_links c LEFT JOIN {s}.intents i ON i.marker = c.marker "
+            "WHERE c.link_id = $1 ORDER BY c.id"), link.id)
 
     async def comment_markers(self, link: Link) -> set[str]:
         """Markers of every comment the engine created or meant to create on this pair."""
@@ -277,6 +287,47 @@ class Store:
                 intent.id, target)
             await self._events(conn, run_id, link.id, [event])
 
+    async def save_comment_pair(self, pair_id: int, base_a: str, base_b: str, state: str, run_id: int,
+                                link: Link, event: Event | None) -> None:
+        """New bodies (as last synced) and state of a comment pair, with its event: one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q(
+                "UPDATE {s}.comment_links SET base_a = $2, base_b = $3, state = $4, synced_at = now() "
+                "WHERE id = $1"), pair_id, base_a, base_b, state)
+            if event is not None:
+                await self._events(conn, run_id, link.id, [event])
+
+    async def hold_comment_conflict(self, link: Link, field: str, a_body: str, b_body: str, base: str,
+                                    run_id: int, event: Event) -> bool:
+        """Open (or refresh) the held conflict `field` of the pair; the event is written only
+        when the conflict is new. Returns True when it is new."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(self._q(
+                "INSERT INTO {s}.conflicts (integration_id, link_id, field, a_value, b_value, base_value) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (link_id, field) WHERE state = 'open' "
+                "DO UPDATE SET a_value = EXCLUDED.a_value, b_value = EXCLUDED.b_value "
+                "RETURNING xmax = 0"), self.iid, link.id, field, _json(a_body), _json(b_body), _json(base))
+            if fresh:
+                await self._events(conn, run_id, link.id, [event])
+        return bool(fresh)
+
+    async def comment_resolutions(self, link: Link) -> dict[str, asyncpg.Record]:
+        """Held comment conflicts of the pair a person resolved, not applied yet, by field."""
+        rows = await self.pool.fetch(self._q(
+            "SELECT id, field, resolution, resolved_value FROM {s}.conflicts WHERE link_id = $1 "
+            "AND field LIKE 'comment %' AND state = 'resolved' AND applied_at IS NULL "
+            "AND resolution IN ('a', 'b', 'value') ORDER BY id"), link.id)
+        return {r["field"]: r for r in rows}
+
+    async def close_conflict(self, link: Link, field: str) -> None:
+        """The pair's open conflict `field`, if any, settled by the sides coming to agree."""
+        await self.pool.execute(self._q(
+            "UPDATE {s}.conflicts SET state = 'resolved', resolved_by = 'sides agree', resolved_at = now(), "
+            "applied_at = now() WHERE link_id = $1 AND field = $2 AND state = 'open'"), link.id, field)
+
+    async def resolution_applied(self, conflict_id: int) -> None:
+        await self.pool.execute(self._q("UPDATE {s}.conflicts SET applied_at = now() WHERE id = $1"), conflict_id)
+
     # -- attachments --------------------------------------------------------------------------
 
     async def attachment_links(self, link: Link) -> list[asyncpg.Record]:
@@ -295,6 +346,11 @@ class Store:
             await conn.execute(self._q(
                 "INSERT INTO {s}.attachment_links (link_id, a_id, b_id, sha256, size, filename) "
                 "VALUES ($1, $2, $3, $4, $5, $6)"), link.id, a_id, b_id, sha256, size, filename)
+            await self._events(conn, run_id, link.id, [event])
+
+    async def attachment_pair_deleted(self, link: Link, pair_id: int, run_id: int, event: Event) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._q("UPDATE {s}.attachment_links SET state = 'deleted' WHERE id = $1"), pair_id)
             await self._events(conn, run_id, link.id, [event])
 
     # -- item errors --------------------------------------------------------------------------

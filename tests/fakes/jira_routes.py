@@ -476,20 +476,30 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
         return web.json_response(emu.render.comment(c, issue, v, jira_search._expand(
             request.query.get("expand"))))
 
+    def may_change(request, c: Comment, verb: str) -> None:
+        # The default permission scheme: everyone may edit / delete their own comments; "Edit
+        # All Comments" / "Delete All Comments" belong to administrators. Jira answers 400 here
+        # (the API description lists no 403 for these calls).
+        user = user_of(request)
+        if c.author is not user and not user.admin:
+            raise JiraError(400, [f"You do not have the permission to {verb} this comment."])
+
     @route("PUT", "/issue/{issueIdOrKey}/comment/{id}")
     async def edit_comment(request, v):
         issue, c = find_comment(request, "write")
+        may_change(request, c, "edit")
         data = await body(request)
         c.body = field_errors(lambda: emu.render.body_in(data.get("body"), v, "comment"))
         c.updated, c.update_author = emu.now(), user_of(request)
         issue.updated = c.updated
         emu.record(request, issue)
         emu.emit("comment_updated", issue, user_of(request), comment=c)
-        return web.json_response(emu.render.comment(c, issue, v))
+        return web.json_response(emu.render.comment(c, issue, v, jira_search._expand(request.query.get("expand"))))
 
     @route("DELETE", "/issue/{issueIdOrKey}/comment/{id}")
     async def delete_comment(request, v):
         issue, c = find_comment(request, "write")
+        may_change(request, c, "delete")
         issue.comments.remove(c)
         issue.updated = emu.now()
         emu.record(request, issue)

@@ -110,6 +110,10 @@ def test_issue_lifecycle_through_the_library(world):
     issue.notes.delete(note.id)
     assert [n for n in issue.notes.list(get_all=True) if not n.system] == []
 
+    issue.issue_type = "task"
+    issue.save()
+    assert p.issues.get(issue.iid).issue_type == "task"
+
     # Deleting needs the Owner role: bob (Developer) is refused, alice (Owner) may.
     bob_token = fake.add_token(fake.users[bob.id])
     with pytest.raises(gitlab.GitlabDeleteError) as err:
@@ -123,6 +127,41 @@ def test_issue_lifecycle_through_the_library(world):
     writes = fake.writes_by(token)
     assert writes and all(w.method in ("POST", "PUT", "DELETE") for w in writes)
     assert fake.writes_by(bob_token) == [], "a refused write is not a write"
+
+
+def test_only_the_author_edits_a_note(world):
+    fake, url, token, project, bob = world
+    bob_token = fake.add_token(fake.users[bob.id])
+    p = client(url, token).projects.get(project.id)
+    issue = p.issues.create({"title": "Notes"})
+    as_bob = client(url, bob_token).projects.get(project.id, lazy=True).issues.get(issue.iid, lazy=True)
+    bobs = as_bob.notes.create({"body": "bob's note"})
+    alices = issue.notes.create({"body": "alice's note"})
+
+    # Editing: the author only; alice owns the project and still may not edit bob's note.
+    note = issue.notes.get(bobs.id)
+    note.body = "rewritten by alice"
+    with pytest.raises(gitlab.GitlabUpdateError) as err:
+        note.save()
+    assert err.value.response_code == 403
+    note = as_bob.notes.get(bobs.id)
+    before = p.issues.get(issue.iid).updated_at
+    time.sleep(0.002)
+    note.body = "bob's note, edited"
+    note.save()
+    assert issue.notes.get(bobs.id).body == "bob's note, edited"
+    assert p.issues.get(issue.iid).updated_at > before, "an edited note touches its issue"
+
+    # Deleting: the author or a maintainer; bob (Developer) may not delete alice's note.
+    with pytest.raises(gitlab.GitlabDeleteError) as err:
+        as_bob.notes.get(alices.id).delete()
+    assert err.value.response_code == 403
+    issue.notes.get(bobs.id).delete()
+    alices.delete()
+    assert [n.body for n in issue.notes.list(get_all=True) if not n.system] == []
+    with pytest.raises(gitlab.GitlabGetError) as err:
+        issue.notes.get(alices.id)
+    assert err.value.response_code == 404
 
 
 def test_updated_after_is_inclusive_and_pages_follow_links(world):
@@ -264,17 +303,20 @@ def test_webhook_deliveries(world):
                                "issues_events": True, "note_events": True})
         assert hook.issues_events and hook.note_events and "token" not in hook.attributes
         issue = p.issues.create({"title": "Hooked"})
-        issue.notes.create({"body": "a comment"})
+        note = issue.notes.create({"body": "a comment"})
+        note.body = "an edited comment"
+        note.save()
         issue.state_event = "close"
         issue.save()
         deadline = time.monotonic() + 5
-        while len(received) < 3 and time.monotonic() < deadline:
+        while len(received) < 4 and time.monotonic() < deadline:
             arrived.wait(0.1)
     finally:
         server.shutdown()
     events = [(h["X-Gitlab-Event"], h["X-Gitlab-Token"], b["object_kind"]) for h, b in received]
     assert events == [("Issue Hook", "s3cret", "issue"), ("Note Hook", "s3cret", "note"),
-                      ("Issue Hook", "s3cret", "issue")]
-    assert [b["object_attributes"].get("action") for _, b in received] == ["open", "create", "close"]
+                      ("Note Hook", "s3cret", "note"), ("Issue Hook", "s3cret", "issue")]
+    assert [b["object_attributes"].get("action") for _, b in received] == ["open", "create", "update", "close"]
     assert received[1][1]["issue"]["iid"] == issue.iid and received[1][1]["object_attributes"]["note"] == "a comment"
-    assert received[2][1]["changes"]["state_id"] == {"previous": 1, "current": 2}
+    assert received[2][1]["object_attributes"]["note"] == "an edited comment"
+    assert received[3][1]["changes"]["state_id"] == {"previous": 1, "current": 2}

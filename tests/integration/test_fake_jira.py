@@ -64,10 +64,34 @@ def test_library_create_update_transition_comment_attach(flavor):
         assert jira.comments(issue)[0].body == "Ordered toner"
         comment.update(body="Ordered more toner")
         assert jira.comment(issue.key, comment.id).body == "Ordered more toner"
+        # "Edit own comments" for everyone, "Edit / Delete all comments" for administrators: bob
+        # may change only his own; Jira says no with a 400 (its API description lists no 403).
+        as_bob = connect(emu, url, emu.bob)
+        for change in (lambda c: c.update(body="No toner"), lambda c: c.delete()):
+            with pytest.raises(JIRAError) as refused:
+                change(as_bob.comment(issue.key, comment.id))
+            assert refused.value.status_code == 400 and "do not have the permission" in refused.value.text
+        bobs = as_bob.add_comment(issue, "Toner arrived")
+        jira.comment(issue.key, bobs.id).update(body="Toner arrived (noted by an admin)")
+        assert as_bob.comment(issue.key, bobs.id).body == "Toner arrived (noted by an admin)"
+        bobs.delete()
+        comment.delete()
+        assert jira.comments(issue) == []
+        with pytest.raises(JIRAError) as gone:
+            jira.comment(issue.key, comment.id)
+        assert gone.value.status_code == 404
 
         attachment = jira.add_attachment(issue, io.BytesIO(b"\x00log\xff" * 1000), filename="log.bin")
         assert attachment.size == 5000
         assert jira.attachment(attachment.id).get() == b"\x00log\xff" * 1000
+        jira.delete_attachment(attachment.id)
+        assert jira.issue("PROJ-1").fields.attachment == []
+        with pytest.raises(JIRAError) as gone:
+            jira.attachment(attachment.id)
+        assert gone.value.status_code == 404
+
+        issue.update(fields={"issuetype": {"name": "Task"}})
+        assert jira.issue("PROJ-1").fields.issuetype.name == "Task"
 
         jira.add_issue_property(issue, "tandem.sync", {"marker": "m-1"})
         assert jira.issue_property(issue.key, "tandem.sync").value.marker == "m-1"

@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 from appliance.config import OutboundConfig
-from appliance.connectors.base import (RemoteAuthError, RemoteItemError, RemoteNotFound, RetriableRemoteError,
-                                       WebhookEvent)
+from appliance.connectors.base import (NotSupported, RemoteAuthError, RemoteItemError, RemoteNotFound,
+                                       RetriableRemoteError, WebhookEvent)
 from appliance.connectors.gitlab import GitLabConnector
 from appliance.outbound import OutboundClient, RetryPolicy
 from tests.fakes.gitlab import DEVELOPER, GitLabFake
@@ -294,3 +294,59 @@ async def test_webhooks_verified_and_parsed_from_real_deliveries(world):
                       [WebhookEvent(world.pid, item.id, "updated")]]
     assert await gl.parse_webhook({"X-Gitlab-Event": "Issue Hook"}, b"not json") == []
     assert await gl.parse_webhook({"X-Gitlab-Event": "Push Hook"}, received[0][1]) == []
+
+
+async def test_comment_edit_and_delete_follow_gitlab_rights(world):
+    gl = world.gl
+    item = await gl.create_item(world.pid, "issue", {"title": "Talk"}, "m-e")
+    mine = await gl.add_comment(world.pid, item.id, "From Jira: hello", "c-1")
+    edited = await gl.update_comment(world.pid, item.id, mine.id, "From Jira: hello again")
+    assert (edited.id, edited.body, edited.marker) == (mine.id, "From Jira: hello again", "c-1")
+    notes = world.fake.projects[world.project.id].notes[int(item.id)]
+    assert notes[-1].body == "From Jira: hello again\n\n<!-- tandem:sync:c-1 -->", "the marker footer stays"
+
+    bob = world.connector(world.fake.add_token(world.bob))
+    human = await bob.add_comment(world.pid, item.id, "Human reply", "")
+    calls = world.fake.knobs.count("PUT", "/api/v4/projects/{id}/issues/{iid}/notes/{note_id}")
+    assert calls == 1, "the edit above"
+    with pytest.raises(NotSupported) as refused:
+        await gl.update_comment(world.pid, item.id, human.id, "rewritten")
+    assert "only the author" in str(refused.value) and "@bob" in str(refused.value)
+    assert world.fake.knobs.count("PUT", "/api/v4/projects/{id}/issues/{iid}/notes/{note_id}") == calls, \
+        "refused before asking (GitLab's 403 would read as a revoked token)"
+    with pytest.raises(NotSupported):
+        await bob.delete_comment(world.pid, item.id, mine.id)   # bob is a Developer, not the author
+    await gl.delete_comment(world.pid, item.id, human.id)         # alice owns the project
+    await gl.delete_comment(world.pid, item.id, mine.id)
+    assert await gl.list_comments(world.pid, item.id) == []
+    with pytest.raises(RemoteNotFound):
+        await gl.delete_comment(world.pid, item.id, mine.id)
+
+
+async def test_attachment_delete_unlinks_only_tandems_own_notes_and_type_change(world):
+    gl = world.gl
+    item = await gl.create_item(world.pid, "issue", {"title": "Files"}, "m-f")
+
+    async def chunks():
+        yield b"trace"
+
+    ref = await gl.upload_attachment(world.pid, item.id, "trace.txt", chunks(), 5, "text/plain")
+    bob = world.connector(world.fake.add_token(world.bob))
+    upload = await bob.upload_attachment(world.pid, item.id, "bob.txt", chunks(), 5, "text/plain")
+    listed = (await gl.get_item(world.pid, item.id)).attachments
+    assert sorted(a.filename for a in listed) == ["bob.txt", "trace.txt"]
+    await gl.delete_attachment(world.pid, item.id, ref)
+    assert [a.filename for a in (await gl.get_item(world.pid, item.id)).attachments] == ["bob.txt"]
+    with pytest.raises(NotSupported) as refused:
+        await gl.delete_attachment(world.pid, item.id, upload)
+    assert "linked from a comment by @bob" in str(refused.value)
+
+    secret = "0123456789abcdef0123456789abcdef"
+    await gl.update_item(world.pid, item.id, {"description": f"See [log](/uploads/{secret}/log.txt)"})
+    [in_description] = [a for a in (await gl.get_item(world.pid, item.id)).attachments if a.filename == "log.txt"]
+    with pytest.raises(NotSupported) as refused:
+        await gl.delete_attachment(world.pid, item.id, in_description)
+    assert "linked from the issue's description" in str(refused.value)
+
+    changed = await gl.update_item(world.pid, item.id, {"type": "incident", "title": "Outage"})
+    assert (changed.type, changed.fields["title"], changed.marker) == ("incident", "Outage", "m-f")

@@ -310,3 +310,44 @@ async def test_webhooks_registered_delivered_verified_and_parsed(world):
     assert await jira.parse_webhook(headers, body) == [WebhookEvent(world.project, item.id, "created")]
     assert await jira.parse_webhook(headers, b"not json") == []
     assert await jira.parse_webhook(headers, b'{"webhookEvent": "board_created"}') == []
+
+
+async def test_comment_edit_and_delete_keep_markers_and_follow_jira_rights(world):
+    item = await create(world)
+    ours = await world.jira.add_comment(world.project, item.id, "Ordered toner", "c-1")
+    world.clock.tick(minutes=1)
+    edited = await world.jira.update_comment(world.project, item.id, ours.id, "Ordered **more** toner")
+    assert (edited.id, edited.body, edited.marker) == (ours.id, "Ordered **more** toner", "c-1")
+    listed = await world.jira.list_comments(world.project, item.id)
+    assert [(c.body, c.marker) for c in listed] == [("Ordered **more** toner", "c-1")]
+    assert listed[0].updated_at - listed[0].created_at == timedelta(minutes=1)
+    assert (await world.jira.get_item(world.project, item.id, comments=False)).updated_at == listed[0].updated_at
+
+    # Bob ("Edit own comments" only) may not touch alice's comment: an item error, not a revoked login.
+    bob = world.connector(world.emu.bob)
+    with pytest.raises(RemoteItemError) as refused:
+        await bob.update_comment(world.project, item.id, ours.id, "mine now")
+    assert refused.value.status == 400 and "permission" in str(refused.value)
+    with pytest.raises(RemoteItemError):
+        await bob.delete_comment(world.project, item.id, ours.id)
+
+    await world.jira.delete_comment(world.project, item.id, ours.id)
+    assert await world.jira.list_comments(world.project, item.id) == []
+    with pytest.raises(RemoteNotFound):
+        await world.jira.delete_comment(world.project, item.id, ours.id)
+
+
+async def test_attachment_delete_and_type_change(world):
+    item = await create(world)
+
+    async def chunks():
+        yield b"log"
+
+    ref = await world.jira.upload_attachment(world.project, item.id, "log.txt", chunks(), 3, "text/plain")
+    await world.jira.delete_attachment(world.project, item.id, ref)
+    assert (await world.jira.get_item(world.project, item.id)).attachments == []
+    with pytest.raises(RemoteNotFound):
+        await world.jira.delete_attachment(world.project, item.id, ref)
+
+    changed = await world.jira.update_item(world.project, item.id, {"type": "Task", "title": "Order toner"})
+    assert (changed.type, changed.fields["title"], changed.marker) == ("Task", "Order toner", "m-1")
