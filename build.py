@@ -165,7 +165,10 @@ def api_client(*, check: bool) -> None:
     document.write_text(subprocess.run([str(venv_python()), "-c", OPENAPI_DUMP], cwd=ROOT, check=True,
                                        capture_output=True, text=True).stdout)
     generated = work / "schema.d.ts"
-    sh(["npx", "--no-install", "openapi-typescript", str(document), "-o", str(generated), "--silent"],
+    # --default-non-nullable false: a field with a default is optional in a request body (a PATCH
+    # sends only what changes), as the API treats it.
+    sh(["npx", "--no-install", "openapi-typescript", str(document), "-o", str(generated), "--silent",
+        "--default-non-nullable", "false"],
        cwd=FRONTEND, stdout=subprocess.DEVNULL)
     fresh = generated.read_bytes()
     if API_CLIENT.exists() and API_CLIENT.read_bytes() == fresh:

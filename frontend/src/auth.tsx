@@ -48,7 +48,16 @@ async function fetchMe(): Promise<Me | null> {
 /** Shows the sign-in form until someone is signed in, then `children` with useMe(). */
 export function RequireSignIn({ children }: { children: ReactNode }) {
   const client = useQueryClient();
-  const me = useQuery({ queryKey: ME_KEY, queryFn: fetchMe, staleTime: 60_000, retry: false });
+  const me = useQuery({
+    queryKey: ME_KEY,
+    queryFn: fetchMe,
+    staleTime: 60_000,
+    retry: false,
+    // The shell carries a CSRF token exactly when this browser has a session: without one,
+    // show the sign-in form at once instead of asking the API (and logging its 401).
+    initialData: boot.csrf ? undefined : null,
+    initialDataUpdatedAt: boot.csrf ? undefined : Date.now(),
+  });
   useEffect(() => onUnauthorized(() => client.invalidateQueries({ queryKey: ME_KEY })), [client]);
   if (me.isPending) {
     return (

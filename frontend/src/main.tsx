@@ -3,12 +3,17 @@ import { createRoot } from "react-dom/client";
 import { MantineProvider, createTheme } from "@mantine/core";
 import { Notifications } from "@mantine/notifications";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { setNonce } from "get-nonce";
 import "@mantine/core/styles.css";
 import "@mantine/notifications/styles.css";
 import "@mantine/charts/styles.css";
 import { App } from "./App";
 import { boot } from "./boot";
 import { ApiError } from "./api/client";
+
+// Modals lock the page's scroll with a <style> tag (react-remove-scroll, via get-nonce):
+// without the shell's nonce the CSP refuses it and the console reports a violation.
+setNonce(boot.nonce ?? "");
 
 const theme = createTheme({
   primaryColor: "indigo",
