@@ -6,10 +6,13 @@ sorted list without the labels that only encode the item type (TypeMapping.a_lab
 b_labels) so a type label never reads as a label edit; users are UserRef dicts (id, name,
 email, login), assignee lists sorted by id.
 
-`Mapper.translate(mapping, value, from_side)` maps a comparable value to the other side:
-value maps (per element for lists, reversed for B -> A, defaults for unmapped values) and users
+`Mapper.translate(mapping, value, from_side, current=...)` maps a comparable value to the other
+side: value maps (per element for lists, defaults for unmapped values) and users
 (by e-mail or login through the other side's user directory, explicit map first, default user
-last; a user with no counterpart and no default is dropped). `Mapper.write_value` turns a
+last; a user with no counterpart and no default is dropped). B -> A follows the value map
+backwards as FieldMapping documents: when several A values map to one B value, A's current value
+is kept if it already maps there (`current`), else `reverse_map` decides, else the first of them
+in sorted order: never the order the map happens to be stored in. `Mapper.write_value` turns a
 comparable value into what Connector.create_item / update_item take (labels gain the type
 labels of the pair's type mapping).
 """
@@ -102,19 +105,49 @@ class Mapper:
 
     # -- translating --------------------------------------------------------------------------
 
+    @staticmethod
+    def reverse_table(mapping: FieldMapping) -> dict[str, Any]:
+        """B value (as text) -> the A value it maps back to: `reverse_map` first, else the first
+        in sorted order of the A values mapping to it (FieldMapping)."""
+        table: dict[str, Any] = {}
+        for a_value in sorted(mapping.value_map or {}):
+            table.setdefault(str(mapping.value_map[a_value]), a_value)
+        table.update((str(b), a) for b, a in (mapping.reverse_map or {}).items())
+        return table
+
     def _map_value(self, mapping: FieldMapping, value: Any, from_side: str) -> Any:
         if mapping.value_map is None:
             return value
         if from_side == "a":
             table, default = mapping.value_map, mapping.default_b
         else:
-            table = {}
-            for a_value, b_value in mapping.value_map.items():
-                table.setdefault(str(b_value), a_value)
-            default = mapping.default_a
+            table, default = self.reverse_table(mapping), mapping.default_a
         if str(value) in table:
             return table[str(value)]
         return default if default is not None else value
+
+    def _maps_to(self, mapping: FieldMapping, a_value: Any, b_value: Any) -> bool:
+        """Does A's `a_value` (one value, not a list) map to `b_value`?"""
+        return str(self._map_value(mapping, a_value, "a")) == str(b_value)
+
+    def _keep_current(self, mapping: FieldMapping, value: Any, current: Any) -> Any:
+        """B's `value` for A, keeping what of A's `current` value already maps to it (a value
+        map may send several A values to one B value: "Backlog" and "To Do" -> "opened"; an
+        item in "Backlog" must not become "To Do" because B said "opened")."""
+        if not isinstance(value, list):
+            if current is not None and not isinstance(current, list) and self._maps_to(mapping, current, value):
+                return current
+            return self._map_value(mapping, value, "b")
+        spare = list(current) if isinstance(current, list) else []
+        out = []
+        for element in value:
+            kept = next((c for c in spare if self._maps_to(mapping, c, element)), None)
+            if kept is None:
+                out.append(self._map_value(mapping, element, "b"))
+            else:
+                spare.remove(kept)
+                out.append(kept)
+        return out
 
     def _map_user(self, user: dict[str, Any], from_side: str) -> dict[str, Any] | None:
         to_side = OTHER[from_side]
@@ -129,8 +162,10 @@ class Mapper:
         default = users.default_b if to_side == "b" else users.default_a
         return _user(directory.find(default))
 
-    def translate(self, mapping: FieldMapping, value: Any, from_side: str) -> Any:
-        """`value` (comparable, on `from_side`) as the other side's comparable value."""
+    def translate(self, mapping: FieldMapping, value: Any, from_side: str, current: Any = None) -> Any:
+        """`value` (comparable, on `from_side`) as the other side's comparable value. `current`
+        (B -> A only): A's comparable value now; what of it already maps to `value` is kept
+        (FieldMapping), so writing the result changes only what B's change calls for."""
         to_side = OTHER[from_side]
         target_field = self.field_of(mapping, to_side)
         if value is None:
@@ -145,6 +180,8 @@ class Mapper:
                 unique = {u["id"]: u for u in mapped}
                 return self.comparable(to_side, target_field, list(unique.values()))
             return mapped[0] if mapped else None
+        if from_side == "b" and mapping.value_map is not None:
+            return self.comparable(to_side, target_field, self._keep_current(mapping, value, current))
         if isinstance(value, list):
             return self.comparable(to_side, target_field,
                                    [self._map_value(mapping, v, from_side) for v in value])

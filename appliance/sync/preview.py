@@ -26,11 +26,13 @@ from appliance.sync.mapping import OTHER
 from appliance.sync.spec import IntegrationSpec
 
 
-async def preview(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
+async def preview(engine: Engine, limit: int = 100, spec: IntegrationSpec | None = None) -> list[dict[str, Any]]:
+    """`spec`: an unsaved edit of the integration's spec, previewed instead of the stored one
+    (from the integration's cursors and links, as the next run after saving it would)."""
     row = await engine.store.integration()
     if row is None:
         raise SyncRunFailed(f"integration {engine.id} no longer exists")
-    engine.spec = IntegrationSpec.model_validate(_loads(row["spec"]))
+    engine.spec = spec or IntegrationSpec.model_validate(_loads(row["spec"]))
     engine.started_at = {}
     sides = await engine._sides()
     await engine._load_directories()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Direction = Literal["both", "a_to_b", "b_to_a"]
 ConflictPolicy = Literal["newest", "a_wins", "b_wins", "hold"]
@@ -45,15 +45,50 @@ class TypeMapping(_Model):
 
 class FieldMapping(_Model):
     """Canonical field `a_field` on A <-> `b_field` on B. `value_map` maps A values to B values
-    (reverse for B -> A; for list fields it applies per element); a value missing from the map
-    becomes `default_b` (A -> B) / `default_a` (B -> A) when given, else passes unchanged."""
+    (for list fields it applies per element); a value missing from the map becomes `default_b`
+    (A -> B) / `default_a` (B -> A) when given, else passes unchanged.
+
+    B -> A goes through the value map backwards. When several A values map to one B value
+    (Jira "To Do" and "Backlog" both -> GitLab "opened"), the A value is chosen thus:
+      1. an item whose A value already maps to the B value keeps it (nothing is written);
+      2. else `reverse_map[b_value]` when given (B value -> A value);
+      3. else the first of those A values in sorted order (by their text), so that the choice
+         never depends on the order the map was stored in (jsonb does not keep key order).
+    `reverse_map` may also name B values the value map does not produce: they then map to the
+    A value given (before `default_a`). Its values are plain (text, number, true/false).
+    """
 
     a_field: str = Field(min_length=1)
     b_field: str = Field(min_length=1)
     direction: Direction = "both"
     value_map: dict[str, Any] | None = None
+    reverse_map: dict[str, Any] | None = None
     default_a: Any = None
     default_b: Any = None
+
+    @field_validator("reverse_map")
+    @classmethod
+    def _reverse_map_fits(cls, reverse_map: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        if reverse_map is None:
+            return None
+        if "value_map" not in info.data:
+            return reverse_map      # the value map itself is invalid: that error is reported
+        value_map = info.data["value_map"]
+        if value_map is None:
+            raise ValueError("reverse_map needs a value_map (it decides how B values map back to A)")
+        sources: dict[str, list[str]] = {}
+        for a_value, b_value in value_map.items():
+            sources.setdefault(str(b_value), []).append(a_value)
+        for b_value, a_value in reverse_map.items():
+            if isinstance(a_value, (dict, list)) or a_value is None:
+                raise ValueError(f"reverse_map[{b_value!r}] must be a plain value (text, number, true/false)")
+            # A B value the map produces must map back to one of its own A values, else the two
+            # directions would disagree and every sync would rewrite the field.
+            candidates = sources.get(b_value)
+            if candidates is not None and str(a_value) not in candidates:
+                raise ValueError(f"reverse_map[{b_value!r}] must be one of the side A values that map to it: "
+                                 f"{', '.join(sorted(candidates))}")
+        return reverse_map
 
     @property
     def name(self) -> str:

@@ -18,10 +18,14 @@ How values are matched:
     "same_login", "same_name"), one to one.
 
 `unmapped_a` / `unmapped_b` list the values that got no partner, in the apps' order, so the panel
-can show them. `value_map` is ready for FieldMapping.value_map (A value -> B value); its
-one-to-one pairs come first, because the engine maps B -> A through the first A value it finds
-for a B value (appliance.sync.mapping). For users, `map` is ready for Users.map (A e-mail or
-login -> B e-mail or login).
+can show them. `value_map` is ready for FieldMapping.value_map (A value -> B value) and
+`reverse_map` for FieldMapping.reverse_map: for every B value that more than one A value maps
+to, the A value a change on B should land on (without it the engine takes the first in sorted
+order, which may be "Backlog" where a person expects "To Do"). The choice, for statuses: an A
+status of the B status's category (an "opened" GitLab issue -> a "todo" Jira status), and among
+those the one paired first (same-name pairs, then the one-to-one pairs by category in the apps'
+order, then the many-to-one ones). Plain names (priorities) pair one to one: no reverse_map. For
+users, `map` is ready for Users.map (A e-mail or login -> B e-mail or login).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ class Suggestion:
     pairs: list[Pair] = field(default_factory=list)
     unmapped_a: list[str] = field(default_factory=list)
     unmapped_b: list[str] = field(default_factory=list)
+    reverse_map: dict[str, str] = field(default_factory=dict)
 
     @property
     def value_map(self) -> dict[str, str]:
@@ -125,7 +130,17 @@ def suggest_statuses(a: Sequence[Status], b: Sequence[Status]) -> Suggestion:
             unmapped_a.append(name)
         else:
             pairs.append(Pair(name, partner, "same_category"))
-    return Suggestion(pairs, unmapped_a, left_b)
+    return Suggestion(pairs, unmapped_a, left_b, _reverse(pairs, a_category, category))
+
+
+def _reverse(pairs: Sequence[Pair], a_category: dict[str, str], b_category: dict[str, str]) -> dict[str, str]:
+    """For each B status several A statuses pair with, the one B changes map back to (module
+    docstring): the first pair whose A status has the B status's category, else the first pair."""
+    groups: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        groups.setdefault(pair.b, []).append(pair)
+    return {b: next((p.a for p in group if a_category[p.a] == b_category[b]), group[0].a)
+            for b, group in groups.items() if len(group) > 1}
 
 
 def suggest_names(a: Sequence[str], b: Sequence[str]) -> Suggestion:

@@ -286,6 +286,7 @@ class Operation:
     response: type[BaseModel] | None
     status: int
     errors: dict[int, str] = field(default_factory=dict)
+    body_required: bool = True
 
 
 class Api:
@@ -303,10 +304,12 @@ class Api:
                   role: Role | None, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
                   response: type[BaseModel] | None = None, status: int | None = None,
                   errors: dict[int, str] | None = None, description: str | None = None,
-                  params: type[BaseModel] | None = None, operation_id: str | None = None):
+                  params: type[BaseModel] | None = None, operation_id: str | None = None,
+                  body_required: bool = True):
         """Declare an operation (see the module docstring). `status` defaults to 200, or
         204 without a response model; `errors` documents further statuses the handler
-        answers ({409: "why"}); `params` types the path parameters (default: inferred);
+        answers ({409: "why"}); `body_required=False`: a request without a body gets the body
+        model's defaults; `params` types the path parameters (default: inferred);
         `operation_id` defaults to the handler's name. Raises ValueError at import for a
         declaration that cannot work (duplicate, unknown realm or role, bad template)."""
         method = method.upper()
@@ -333,7 +336,7 @@ class Api:
                                  f"differ from the template's {names}")
             self._operations[(method, path)] = Operation(
                 method, path, handler, op_id, summary, description, tuple(tags), realm, role, path_model,
-                body, query, response, status, dict(errors or {}))
+                body, query, response, status, dict(errors or {}), body_required)
             self._document = None
             return handler
 
@@ -432,7 +435,9 @@ async def _prepare(op: Operation, request: web.Request) -> Context:
     ctx = Context(request, realm, principal, path)
     if op.query is not None:
         ctx.query = _validate(op.query, _query_dict(request), "query")
-    if op.body is not None:
+    if op.body is not None and not op.body_required and not request.body_exists:
+        ctx.body = op.body()
+    elif op.body is not None:
         if not _is_json(request.content_type):
             raise ApiError(415, "Send the request body as JSON (Content-Type: application/json).")
         raw = await request.read()

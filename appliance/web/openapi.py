@@ -108,7 +108,7 @@ def _operation(op: Operation, refs: dict, schemas: dict[str, Any]) -> dict[str, 
     if parameters:
         doc["parameters"] = parameters
     if op.body is not None:
-        doc["requestBody"] = {"required": True,
+        doc["requestBody"] = {"required": op.body_required,
                               "content": {"application/json": {"schema": refs[(op.body, "validation")]}}}
     responses: dict[str, Any] = {}
     if op.response is None:

@@ -147,7 +147,7 @@ async def test_suggest_validates_its_input(site):
     assert bad.status == 422 and bad.body["error"]["details"]["fields"][0]["field"].startswith("a.statuses.0")
     empty = await viewer.call("POST", f"{INTEGRATIONS}/suggest", {"a": {}, "b": {}})
     assert empty.status == 200 and empty.body["statuses"] == {"pairs": [], "unmapped_a": [], "unmapped_b": [],
-                                                              "value_map": {}}
+                                                              "value_map": {}, "reverse_map": {}}
 
 
 async def seeded(site, editor) -> int:

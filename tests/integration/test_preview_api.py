@@ -7,6 +7,7 @@ apps have seen no write by Tandem's credentials and the engine's tables are as t
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import aiohttp
@@ -165,3 +166,55 @@ async def test_unknown_integration_is_404_and_viewers_may_not_preview(apps):
     assert missing.body["error"]["message"] == f"There is no integration {w.integration['id'] + 1000}."
     viewer = await as_role(w.site, "viewer")
     assert (await viewer.call("POST", w.path + "/preview")).status == 403
+
+
+async def test_preview_of_an_unsaved_spec_previews_it_and_stores_nothing(apps):
+    w = apps
+    jira_key = await w.jira_issue("Printer on fire")
+    await w.run_engine()
+    await w.jira_edit(jira_key, {"summary": "Printer on fire!"})
+    stored = (await w.editor.call("GET", w.path)).body
+    writes, before = w.tandem_writes(), await w.engine_tables()
+    assert len((await w.editor.call("POST", w.path + "/preview", {})).body["updates"]) == 1
+
+    # The edit makes titles flow from GitLab only: Jira's new title would no longer be copied.
+    edited = json.loads(json.dumps(stored["spec"]))
+    edited["field_mappings"][0]["direction"] = "b_to_a"
+    reply = await w.editor.call("POST", w.path + "/preview", {"spec": edited})
+
+    assert reply.status == 200, reply.body
+    assert reply.body == {"creates": [], "updates": [], "links": [], "conflicts": []}
+    assert (await w.editor.call("GET", w.path)).body["spec"] == stored["spec"]
+    assert [a for _, a, _, _ in await w.site.audit("acme", "integration.")] == ["integration.create"]
+    assert w.tandem_writes() == writes and await w.engine_tables() == before
+
+
+def _edit(spec: dict, change) -> dict:
+    copy = json.loads(json.dumps(spec))
+    change(copy)
+    return copy
+
+
+@pytest.mark.parametrize(("change", "status", "field"), [
+    (lambda s: s["field_mappings"][2].update(reverse_map={"opened": "Done"}), 422,
+     "spec.field_mappings.2.reverse_map"),
+    (lambda s: s["side_b"].update(connection_id=4242), 422, "spec.side_b.connection_id"),
+    (lambda s: s.update(type_mappings=[]), 422, "spec.type_mappings"),
+    (lambda s: s["side_b"].update(container="4242"), 409, None),     # items are linked: sides are fixed
+])
+async def test_an_unsaved_spec_is_checked_exactly_as_patch_checks_it(apps, change, status, field):
+    w = apps
+    await w.jira_issue("Printer on fire")
+    await w.run_engine()
+    stored, writes = (await w.editor.call("GET", w.path)).body, w.tandem_writes()
+    bad = _edit(stored["spec"], change)
+
+    previewed = await w.editor.call("POST", w.path + "/preview", {"spec": bad})
+    patched = await w.editor.call("PATCH", w.path, {"spec": bad})
+
+    assert previewed.status == patched.status == status, (previewed.body, patched.body)
+    assert previewed.body["error"] == patched.body["error"]
+    if field is not None:
+        assert [f["field"] for f in previewed.body["error"]["details"]["fields"]] == [field]
+    assert (await w.editor.call("GET", w.path)).body["spec"] == stored["spec"]
+    assert w.tandem_writes() == writes

@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from appliance.sync.spec import FieldMapping
 from appliance.sync.suggest import (Pair, Person, Status, comparable, suggest_names, suggest_statuses,
                                     suggest_users)
 
@@ -36,6 +37,23 @@ def test_statuses_match_by_name_first_then_by_category():
     assert list(suggestion.value_map.items())[:4] == [("In Review", "status::in review"), ("To Do", "opened"),
                                                       ("In Progress", "status::doing"), ("Done", "closed")]
     assert suggestion.value_map["Backlog"] == "opened"
+    # Two Jira statuses share "opened": a reopened GitLab issue becomes "To Do", not "Backlog".
+    assert suggestion.reverse_map == {"opened": "To Do"}
+
+
+def test_reverse_map_prefers_the_a_status_of_the_b_status_category():
+    # "Opened" pairs with "opened" by name although Jira files it under "in progress"; GitLab's
+    # "opened" is a "todo" state, so an issue reopened there becomes "To Do".
+    a = [Status("Opened", "in_progress"), Status("To Do", "todo"), Status("Done", "done")]
+    b = [Status("opened", "todo"), Status("closed", "done")]
+    suggestion = suggest_statuses(a, b)
+    assert suggestion.value_map == {"Opened": "opened", "Done": "closed", "To Do": "opened"}
+    assert suggestion.reverse_map == {"opened": "To Do"}
+
+
+def test_one_to_one_suggestions_need_no_reverse_map():
+    assert suggest_statuses(JIRA[2:], GITLAB).reverse_map == {}
+    assert suggest_names(["High", "Low"], ["high", "low"]).reverse_map == {}
 
 
 def test_statuses_without_a_category_counterpart_are_listed_unmapped():
@@ -101,3 +119,14 @@ def test_name_pairs_are_one_to_one(a, b):
     assert len({p.b for p in suggestion.pairs}) == len(suggestion.pairs)
     assert all(comparable(p.a) == comparable(p.b) for p in suggestion.pairs)
     assert not {comparable(x) for x in suggestion.unmapped_a} & {comparable(y) for y in suggestion.unmapped_b}
+
+
+@given(statuses, statuses)
+def test_reverse_map_settles_every_shared_b_status_and_fits_the_spec(a, b):
+    suggestion = suggest_statuses(a, b)
+    shared = {p.b for p in suggestion.pairs if sum(q.b == p.b for q in suggestion.pairs) > 1}
+    assert set(suggestion.reverse_map) == shared
+    for b_value, a_value in suggestion.reverse_map.items():
+        assert suggestion.value_map[a_value] == b_value
+    FieldMapping(a_field="status", b_field="status", value_map=suggestion.value_map,
+                 reverse_map=suggestion.reverse_map)

@@ -129,6 +129,8 @@ class ValueSuggestion(ApiModel):
     unmapped_a: list[str] = Field(description="A values without a suggested partner, in A's order.")
     unmapped_b: list[str] = Field(description="B values no A value was paired with, in B's order.")
     value_map: dict[str, str] = Field(description="The pairs as FieldMapping.value_map (A value -> B value).")
+    reverse_map: dict[str, str] = Field(description="For B values several A values map to: the A value a change "
+                                                    "on B should become, as FieldMapping.reverse_map.")
 
 
 class UserPair(ApiModel):
@@ -244,7 +246,8 @@ def _user(person: suggest.Person) -> dict[str, Any]:
 
 def _values(found: suggest.Suggestion) -> ValueSuggestion:
     return ValueSuggestion(pairs=[ValuePair(a=p.a, b=p.b, reason=p.reason) for p in found.pairs],
-                           unmapped_a=found.unmapped_a, unmapped_b=found.unmapped_b, value_map=found.value_map)
+                           unmapped_a=found.unmapped_a, unmapped_b=found.unmapped_b, value_map=found.value_map,
+                           reverse_map=found.reverse_map)
 
 
 @API.operation("POST", "/api/v1/integrations/suggest", summary="Suggest value maps", tags=[TAG], realm="tenant",

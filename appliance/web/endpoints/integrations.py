@@ -259,6 +259,18 @@ async def _check_spec(conn: asyncpg.Connection, spec: IntegrationSpec) -> None:
         raise ValidationFailed.many(problems)
 
 
+async def check_spec_change(conn: asyncpg.Connection, row: asyncpg.Record, spec: IntegrationSpec) -> None:
+    """What PATCH checks of a new `spec` for the integration in `row` (the preview of an unsaved
+    edit checks the same): 422 when it does not fit the connections, 409 when it would change
+    the sides while items are linked."""
+    await _check_spec(conn, spec)
+    old = IntegrationSpec.model_validate_json(row["spec"])
+    if (spec.side_a, spec.side_b) != (old.side_a, old.side_b) and await conn.fetchval(
+            "SELECT EXISTS (SELECT FROM links WHERE integration_id = $1)", row["id"]):
+        raise ApiError(409, "The sides of an integration cannot change once items are linked; create a "
+                            "new integration instead.")
+
+
 async def _audit(conn: asyncpg.Connection, ctx: Context, action: str, row: asyncpg.Record | None, name: str,
                  **details: Any) -> None:
     await audit.log_event(conn, ctx.actor, action, name,
@@ -330,14 +342,9 @@ async def update_integration(request: web.Request, ctx: Context) -> IntegrationO
         raise ValidationFailed.many(nulls)
     async with ctx.transaction() as conn:
         row = await _load(conn, ctx.path["id"], lock=True)
-        old = IntegrationSpec.model_validate_json(row["spec"])
-        spec = body.spec if "spec" in given else old
+        spec = body.spec if "spec" in given else IntegrationSpec.model_validate_json(row["spec"])
         if "spec" in given:
-            await _check_spec(conn, spec)
-            if (spec.side_a, spec.side_b) != (old.side_a, old.side_b) and await conn.fetchval(
-                    "SELECT EXISTS (SELECT FROM links WHERE integration_id = $1)", row["id"]):
-                raise ApiError(409, "The sides of an integration cannot change once items are linked; create a "
-                                    "new integration instead.")
+            await check_spec_change(conn, row, spec)
         name = body.name if "name" in given else row["name"]
         enabled = body.enabled if "enabled" in given else row["enabled"]
         paused = body.paused if "paused" in given else row["paused"]

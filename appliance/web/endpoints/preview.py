@@ -4,6 +4,11 @@ The exact writes the next run would make, made by nothing: the engine reads thro
 READ ONLY transaction (the database's own guarantee that nothing is recorded), and the
 apps are only read, through an OutboundClient that may reach the integration's two
 connections' hosts and nothing else (appliance.sync.preview).
+
+Without a body it previews the stored spec. With `{"spec": {...}}` it previews that spec
+instead, an edit not saved yet, as the next run after saving it would go (from the
+integration's cursors and links): the spec is validated exactly as PATCH validates it
+(422 with the same field paths, 409 for sides that cannot change) and stored nowhere.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from appliance.sync.engine import Engine, SyncRunFailed
 from appliance.sync.preview import preview
 from appliance.sync.spec import IntegrationSpec
 from appliance.web.api import API, ApiError, ApiModel, Context
-from appliance.web.endpoints.integrations import ONE, TAG, Side, _load
+from appliance.web.endpoints.integrations import ONE, TAG, Side, _load, check_spec_change
 from appliance.web.keys import CONFIG, MASTER_KEY
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,13 @@ PREVIEW_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_w
                             read_timeout=20.0)
 PREVIEW_SECONDS = 60
 PREVIEW_ITEMS = 100
+
+
+class PreviewRequest(ApiModel):
+    spec: IntegrationSpec | None = Field(
+        default=None, description="An edit of the integration's spec to preview instead of the stored one "
+                                  "(validated as PATCH validates it; nothing is stored). Absent or null: the "
+                                  "stored spec.")
 
 
 class PlannedCreate(ApiModel):
@@ -95,18 +107,24 @@ def _preview_failed(exc: ConnectorError, names: dict[str, str]) -> ApiError:
 
 
 @API.operation("POST", ONE + "/preview", summary="Preview the next run", tags=[TAG], realm="tenant", role="editor",
-               response=PreviewOut,
+               body=PreviewRequest, body_required=False, response=PreviewOut,
                errors={409: "A side's app refused the credential, could not be reached or answered "
-                            "unexpectedly; the message names the side."},
+                            "unexpectedly (the message names the side), or the edited spec changes the "
+                            "sides while items are linked."},
                description=f"The writes the next run would make (up to {PREVIEW_ITEMS} items looked at), "
                            "made by nothing: the apps are only read and nothing is recorded. Comments are "
-                           "not previewed.")
+                           "not previewed. Send `spec` to preview an edit before saving it.")
 async def preview_integration(request: web.Request, ctx: Context) -> PreviewOut:
+    edited = ctx.body.spec
+    if edited is not None:
+        # Apart, before the read-only transaction: the checks lock the connections they name.
+        async with ctx.transaction() as conn:
+            await check_spec_change(conn, await _load(conn, ctx.path["id"]), edited)
     async with ctx.transaction() as conn:
         # The database's own guarantee that the preview records nothing.
         await conn.execute("SET TRANSACTION READ ONLY")
         row = await _load(conn, ctx.path["id"])
-        spec = IntegrationSpec.model_validate_json(row["spec"])
+        spec = edited or IntegrationSpec.model_validate_json(row["spec"])
         sides = {"a": spec.side_a.connection_id, "b": spec.side_b.connection_id}
         rows = {r["id"]: r for r in await conn.fetch("SELECT id, name, base_url FROM connections "
                                                      "WHERE id = ANY($1::bigint[])", list(sides.values()))}
@@ -121,7 +139,7 @@ async def preview_integration(request: web.Request, ctx: Context) -> PreviewOut:
         engine = Engine(conn, connectors, row, schema=ctx.realm.schema, tenant=ctx.realm.slug)
         try:
             async with outbound, asyncio.timeout(PREVIEW_SECONDS):
-                plan = await preview(engine, limit=PREVIEW_ITEMS)
+                plan = await preview(engine, limit=PREVIEW_ITEMS, spec=edited)
         except ConnectorError as exc:
             raise _preview_failed(exc, names) from None
         except SyncRunFailed as exc:

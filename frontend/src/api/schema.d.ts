@@ -683,7 +683,7 @@ export interface paths {
         put?: never;
         /**
          * Preview the next run
-         * @description The writes the next run would make (up to 100 items looked at), made by nothing: the apps are only read and nothing is recorded. Comments are not previewed.
+         * @description The writes the next run would make (up to 100 items looked at), made by nothing: the apps are only read and nothing is recorded. Comments are not previewed. Send `spec` to preview an edit before saving it.
          */
         post: operations["preview_integration"];
         delete?: never;
@@ -931,7 +931,7 @@ export interface components {
              * Display Name
              * @default
              */
-            display_name: string;
+            display_name?: string;
             /**
              * Email
              * Format: email
@@ -942,7 +942,7 @@ export interface components {
              * @description Generated when omitted.
              * @default null
              */
-            password: string | null;
+            password?: string | null;
         };
         /** AdminCreated */
         AdminCreated: {
@@ -991,12 +991,12 @@ export interface components {
              * Enabled
              * @default false
              */
-            enabled: boolean;
+            enabled?: boolean;
             /**
              * Max Bytes
              * @default 10485760
              */
-            max_bytes: number;
+            max_bytes?: number;
         };
         /** AuditEntry */
         AuditEntry: {
@@ -1094,12 +1094,12 @@ export interface components {
              * @default both
              * @enum {string}
              */
-            direction: "both" | "a_to_b" | "b_to_a";
+            direction?: "both" | "a_to_b" | "b_to_a";
             /**
              * Enabled
              * @default true
              */
-            enabled: boolean;
+            enabled?: boolean;
         };
         /** ConflictOut */
         ConflictOut: {
@@ -1201,35 +1201,35 @@ export interface components {
              * @description Jira: a new credential.
              * @default null
              */
-            auth: components["schemas"]["JiraAuth"] | null;
+            auth?: components["schemas"]["JiraAuth"] | null;
             /**
              * Base Url
              * @default null
              */
-            base_url: string | null;
+            base_url?: string | null;
             /**
              * Flavor
              * @description Jira; null: auto-detect.
              * @default null
              */
-            flavor: ("cloud" | "server") | null;
+            flavor?: ("cloud" | "server") | null;
             /**
              * Name
              * @default null
              */
-            name: string | null;
+            name?: string | null;
             /**
              * Status Scope
              * @description GitLab.
              * @default null
              */
-            status_scope: string | null;
+            status_scope?: string | null;
             /**
              * Token
              * @description GitLab: a new token.
              * @default null
              */
-            token: string | null;
+            token?: string | null;
         };
         /** Container */
         Container: {
@@ -1373,8 +1373,17 @@ export interface components {
         /**
          * FieldMapping
          * @description Canonical field `a_field` on A <-> `b_field` on B. `value_map` maps A values to B values
-         *     (reverse for B -> A; for list fields it applies per element); a value missing from the map
-         *     becomes `default_b` (A -> B) / `default_a` (B -> A) when given, else passes unchanged.
+         *     (for list fields it applies per element); a value missing from the map becomes `default_b`
+         *     (A -> B) / `default_a` (B -> A) when given, else passes unchanged.
+         *
+         *     B -> A goes through the value map backwards. When several A values map to one B value
+         *     (Jira "To Do" and "Backlog" both -> GitLab "opened"), the A value is chosen thus:
+         *       1. an item whose A value already maps to the B value keeps it (nothing is written);
+         *       2. else `reverse_map[b_value]` when given (B value -> A value);
+         *       3. else the first of those A values in sorted order (by their text), so that the choice
+         *          never depends on the order the map was stored in (jsonb does not keep key order).
+         *     `reverse_map` may also name B values the value map does not produce: they then map to the
+         *     A value given (before `default_a`). Its values are plain (text, number, true/false).
          */
         FieldMapping: {
             /** A Field */
@@ -1385,23 +1394,30 @@ export interface components {
              * Default A
              * @default null
              */
-            default_a: unknown;
+            default_a?: unknown;
             /**
              * Default B
              * @default null
              */
-            default_b: unknown;
+            default_b?: unknown;
             /**
              * Direction
              * @default both
              * @enum {string}
              */
-            direction: "both" | "a_to_b" | "b_to_a";
+            direction?: "both" | "a_to_b" | "b_to_a";
+            /**
+             * Reverse Map
+             * @default null
+             */
+            reverse_map?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Value Map
              * @default null
              */
-            value_map: {
+            value_map?: {
                 [key: string]: unknown;
             } | null;
         };
@@ -1480,7 +1496,7 @@ export interface components {
              * @description Scoped-label prefix of statuses (default "status"; "" off).
              * @default null
              */
-            status_scope: string | null;
+            status_scope?: string | null;
             /**
              * Token
              * @description A personal, group or project access token with the api scope.
@@ -1533,7 +1549,7 @@ export interface components {
              * @description Start syncing at once.
              * @default false
              */
-            enabled: boolean;
+            enabled?: boolean;
             /** Name */
             name: string;
             spec: components["schemas"]["IntegrationSpec"];
@@ -1580,19 +1596,19 @@ export interface components {
              * Enabled
              * @default null
              */
-            enabled: boolean | null;
+            enabled?: boolean | null;
             /**
              * Name
              * @default null
              */
-            name: string | null;
+            name?: string | null;
             /**
              * Paused
              * @default null
              */
-            paused: boolean | null;
+            paused?: boolean | null;
             /** @default null */
-            spec: components["schemas"]["IntegrationSpec"] | null;
+            spec?: components["schemas"]["IntegrationSpec"] | null;
         };
         /** IntegrationRef */
         IntegrationRef: {
@@ -1610,13 +1626,13 @@ export interface components {
              * @default hold
              * @enum {string}
              */
-            conflict_policy: "newest" | "a_wins" | "b_wins" | "hold";
+            conflict_policy?: "newest" | "a_wins" | "b_wins" | "hold";
             /**
              * Delete Policy
              * @default ignore
              * @enum {string}
              */
-            delete_policy: "ignore" | "close" | "delete";
+            delete_policy?: "ignore" | "close" | "delete";
             /** Field Mappings */
             field_mappings?: components["schemas"]["FieldMapping"][];
             filters?: components["schemas"]["Filters"];
@@ -1669,27 +1685,27 @@ export interface components {
              * Api Token
              * @default null
              */
-            api_token: string | null;
+            api_token?: string | null;
             /**
              * Email
              * @default null
              */
-            email: string | null;
+            email?: string | null;
             /**
              * Password
              * @default null
              */
-            password: string | null;
+            password?: string | null;
             /**
              * Token
              * @default null
              */
-            token: string | null;
+            token?: string | null;
             /**
              * Username
              * @default null
              */
-            username: string | null;
+            username?: string | null;
         };
         /** JiraConnectionCreate */
         JiraConnectionCreate: {
@@ -1704,7 +1720,7 @@ export interface components {
              * @description null: detected from serverInfo.
              * @default null
              */
-            flavor: ("cloud" | "server") | null;
+            flavor?: ("cloud" | "server") | null;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -2094,7 +2110,7 @@ export interface components {
              * @description The new password; generated (and returned once) when omitted.
              * @default null
              */
-            password: string | null;
+            password?: string | null;
         };
         /** PasswordResetResult */
         PasswordResetResult: {
@@ -2201,6 +2217,14 @@ export interface components {
             /** Updates */
             updates: components["schemas"]["PlannedUpdate"][];
         };
+        /** PreviewRequest */
+        PreviewRequest: {
+            /**
+             * @description An edit of the integration's spec to preview instead of the stored one (validated as PATCH validates it; nothing is stored). Absent or null: the stored spec.
+             * @default null
+             */
+            spec?: components["schemas"]["IntegrationSpec"] | null;
+        };
         /** RemoteUser */
         RemoteUser: {
             /** Email */
@@ -2222,13 +2246,13 @@ export interface components {
              * @description Whose current value wins; the engine writes it to the other side.
              * @default null
              */
-            side: ("a" | "b") | null;
+            side?: ("a" | "b") | null;
             /**
              * Value
              * @description A value of your own, as side A holds the field (e.g. a Jira status name); the engine writes it to A and maps it to B.
              * @default null
              */
-            value: unknown;
+            value?: unknown;
         };
         /** Retry */
         Retry: {
@@ -2287,7 +2311,7 @@ export interface components {
              * Interval Seconds
              * @default 60
              */
-            interval_seconds: number;
+            interval_seconds?: number;
         };
         /** Series */
         Series: {
@@ -2319,12 +2343,12 @@ export interface components {
              * @default new
              * @enum {string}
              */
-            mode: "new" | "since" | "all";
+            mode?: "new" | "since" | "all";
             /**
              * Since
              * @default null
              */
-            since: string | null;
+            since?: string | null;
         };
         /** StatusOut */
         StatusOut: {
@@ -2375,13 +2399,13 @@ export interface components {
              * @description The tenant's first admin; none when omitted.
              * @default null
              */
-            admin_email: string | null;
+            admin_email?: string | null;
             /**
              * Admin Password
              * @description The first admin's password; generated when omitted.
              * @default null
              */
-            admin_password: string | null;
+            admin_password?: string | null;
             /** Display Name */
             display_name: string;
             /**
@@ -2455,7 +2479,7 @@ export interface components {
              * @description Lifetime in days; at most the configured auth.token_max_days (365 by default); 90 when omitted (or that maximum, if lower).
              * @default 90
              */
-            expires_in_days: number;
+            expires_in_days?: number;
             /**
              * Name
              * @description What the token is for, e.g. "backup script".
@@ -2587,7 +2611,7 @@ export interface components {
              * Display Name
              * @default
              */
-            display_name: string;
+            display_name?: string;
             /**
              * Email
              * Format: email
@@ -2598,7 +2622,7 @@ export interface components {
              * @description Generated (and returned once) when omitted.
              * @default null
              */
-            password: string | null;
+            password?: string | null;
             /**
              * Role
              * @enum {string}
@@ -2688,18 +2712,18 @@ export interface components {
              * @description true ends the user's sessions at once; their API tokens stop working while disabled.
              * @default null
              */
-            disabled: boolean | null;
+            disabled?: boolean | null;
             /**
              * Display Name
              * @default null
              */
-            display_name: string | null;
+            display_name?: string | null;
             /**
              * Role
              * @description Omitted or null: unchanged.
              * @default null
              */
-            role: ("viewer" | "editor" | "admin") | null;
+            role?: ("viewer" | "editor" | "admin") | null;
         };
         /** UserSuggestion */
         UserSuggestion: {
@@ -2729,12 +2753,12 @@ export interface components {
              * Default A
              * @default null
              */
-            default_a: string | null;
+            default_a?: string | null;
             /**
              * Default B
              * @default null
              */
-            default_b: string | null;
+            default_b?: string | null;
             /** Map */
             map?: {
                 [key: string]: string;
@@ -2744,7 +2768,7 @@ export interface components {
              * @default email
              * @enum {string}
              */
-            match: "email" | "login";
+            match?: "email" | "login";
         };
         /** ValuePair */
         ValuePair: {
@@ -2762,6 +2786,13 @@ export interface components {
         ValueSuggestion: {
             /** Pairs */
             pairs: components["schemas"]["ValuePair"][];
+            /**
+             * Reverse Map
+             * @description For B values several A values map to: the A value a change on B should become, as FieldMapping.reverse_map.
+             */
+            reverse_map: {
+                [key: string]: string;
+            };
             /**
              * Unmapped A
              * @description A values without a suggested partner, in A's order.
@@ -6105,7 +6136,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PreviewRequest"];
+            };
+        };
         responses: {
             /** @description Success. */
             200: {
@@ -6143,8 +6178,35 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A side's app refused the credential, could not be reached or answered unexpectedly; the message names the side. */
+            /** @description A side's app refused the credential, could not be reached or answered unexpectedly (the message names the side), or the edited spec changes the sides while items are linked. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is larger than the configured limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The input is not valid; `details.fields` says which field and why. */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

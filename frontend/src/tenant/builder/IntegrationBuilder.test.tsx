@@ -73,8 +73,8 @@ function appliance(options: { rejectCreate?: boolean; existing?: Spec } = {}) {
     if (method === "POST" && path === "/api/v1/integrations/suggest") {
       return [200, {
         statuses: { pairs: [{ a: "To Do", b: "opened", reason: "same_category" }, { a: "Done", b: "closed", reason: "same_category" }],
-          unmapped_a: [], unmapped_b: [], value_map: {} },
-        priorities: { pairs: [], unmapped_a: [], unmapped_b: [], value_map: {} },
+          unmapped_a: [], unmapped_b: [], value_map: {}, reverse_map: {} },
+        priorities: { pairs: [], unmapped_a: [], unmapped_b: [], value_map: {}, reverse_map: {} },
         users: { pairs: [], unmapped_a: [], unmapped_b: [], map: {} },
       }];
     }
@@ -206,7 +206,7 @@ describe("the builder", () => {
     expect(sent("POST", "/api/v1/integrations/5/preview")).toHaveLength(0);
   });
 
-  it("shows what an edit changes and saves only the name and spec", async () => {
+  it("shows what an edit changes, previews it unsaved, and saves only the name and spec", async () => {
     const spec: Spec = {
       side_a: { connection_id: 1, container: "10000" }, side_b: { connection_id: 2, container: "7" },
       type_mappings: [{ a_type: "Bug", b_type: "issue", a_labels: [], b_labels: ["bug"] }],
@@ -217,14 +217,27 @@ describe("the builder", () => {
     show("/integrations/5/edit");
     fireEvent.click(await screen.findByRole("button", { name: "Step 4: Values" }));
     await pick("Status on side B for Done", "opened");
-    expect(screen.getByText(/opened is the side B value for To Do, Done/)).toBeTruthy();
+    // To Do and Done now share "opened": what a change to "opened" on side B becomes is chosen here.
+    const reverse = await screen.findByLabelText("When side B is opened, side A becomes") as HTMLSelectElement;
+    expect(reverse.value).toBe("Done");           // the API's default: the first in sorted order
+    fireEvent.change(reverse, { target: { value: "To Do" } });
     fireEvent.click(screen.getByRole("button", { name: "Step 6: Review" }));
     expect(await screen.findByText("Field status: value Done")).toBeTruthy();
     expect(screen.getByText("closed")).toBeTruthy();
+    expect(screen.getByText("Field status: side B opened becomes on side A")).toBeTruthy();
+
+    fireEvent.click(screen.getByRole("button", { name: "Preview changes" }));
+    expect(await screen.findByText(/would create 1 item/)).toBeTruthy();
+    const [previewed] = sent("POST", "/api/v1/integrations/5/preview");
+    expect((previewed.body as { spec: Spec }).spec.field_mappings?.[0]).toMatchObject({
+      value_map: { "To Do": "opened", Done: "opened" }, reverse_map: { opened: "To Do" } });
+    expect(sent("PATCH", "/api/v1/integrations/5")).toHaveLength(0);
+
     fireEvent.click(screen.getByRole("button", { name: "Save changes" }));
     expect(await screen.findByText("Integration page")).toBeTruthy();
     const [patch] = sent("PATCH", "/api/v1/integrations/5");
     expect(Object.keys(patch.body as object).sort()).toEqual(["name", "spec"]);
-    expect((patch.body as { spec: Spec }).spec.field_mappings?.[0].value_map).toEqual({ "To Do": "opened", Done: "opened" });
+    expect((patch.body as { spec: Spec }).spec.field_mappings?.[0]).toMatchObject({
+      value_map: { "To Do": "opened", Done: "opened" }, reverse_map: { opened: "To Do" } });
   });
 });

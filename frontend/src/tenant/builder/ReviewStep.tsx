@@ -1,8 +1,9 @@
 /**
  * Step 6: name, what an edit changes, save, preview, enable. A new integration is saved
  * disabled (so that the preview can read it), previewed, and enabled only when a person says
- * so; saving again after going back updates the same integration. API validation errors go
- * next to their fields, on the step they belong to.
+ * so; saving again after going back updates the same integration. An edit is previewed before
+ * it is saved ("Preview changes": the API previews the edited spec and stores nothing), then
+ * saved. API validation errors go next to their fields, on the step they belong to.
  */
 import { useEffect, useState } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
@@ -61,17 +62,34 @@ export function ReviewStep({ form, change, errors, setErrors, existing, saved, s
         return unwrap(api.POST("/api/v1/integrations", { body: { name, spec, enabled: false } }));
       }
       // Only the fields sent change (IntegrationPatch); enabled and paused stay as they are.
-      const body = { name, spec } as Schemas["IntegrationPatch"];
-      return unwrap(api.PATCH("/api/v1/integrations/{id}", { params: { path: { id: saved.id } }, body }));
+      return unwrap(api.PATCH("/api/v1/integrations/{id}", { params: { path: { id: saved.id } }, body: { name, spec } }));
     },
     onSuccess: (integration) => {
       setSaved(integration);
       client.invalidateQueries({ queryKey: ["integrations"] });
     },
   });
+  // The spec previewed with it (the form's, unsaved, for "Preview changes"), to tell when the form moved on.
+  const [previewed, setPreviewed] = useState<string | null>(null);
   const preview = useMutation({
-    mutationFn: (id: number) => unwrap(api.POST("/api/v1/integrations/{id}/preview", { params: { path: { id } } })),
+    mutationFn: ({ id, edit }: { id: number; edit?: typeof spec }) =>
+      unwrap(api.POST("/api/v1/integrations/{id}/preview", { params: { path: { id } }, body: edit ? { spec: edit } : {} })),
   });
+  const previewStored = (id: number) => {
+    setPreviewed(null);
+    preview.mutate({ id });
+  };
+  const previewEdit = () => {
+    if (!existing) return;
+    setErrors({});
+    setProblem(null);
+    setPreviewed(JSON.stringify(spec));
+    // A spec the API refuses: its errors go next to their fields, as on saving; others show below.
+    preview.mutate({ id: existing.id, edit: spec }, {
+      onError: (error) => { if (error instanceof ApiError && error.status === 422) placeErrors(error); },
+    });
+  };
+  const stalePreview = preview.isSuccess && (previewed === null ? !upToDate : previewed !== JSON.stringify(spec));
   const enable = useMutation({
     mutationFn: (id: number) => unwrap(api.POST("/api/v1/integrations/{id}/enable", { params: { path: { id } } })),
     onSuccess: (integration) => {
@@ -116,7 +134,7 @@ export function ReviewStep({ form, change, errors, setErrors, existing, saved, s
       }
     }
     if (andThen === "leave") navigate(`/integrations/${integration.id}`);
-    else preview.mutate(integration.id);
+    else previewStored(integration.id);
   };
 
   const busy = save.isPending || preview.isPending || enable.isPending;
@@ -163,20 +181,25 @@ export function ReviewStep({ form, change, errors, setErrors, existing, saved, s
       )}
       {problem && <Alert color="red" role="alert" title="Not saved">{problem}</Alert>}
       <Group>
-        <Button onClick={() => saveThen("preview")} loading={save.isPending || preview.isPending} disabled={busy}>
-          {upToDate ? "Preview again" : "Save and preview"}
-        </Button>
-        {existing && (
-          <Button variant="default" onClick={() => saveThen("leave")} disabled={busy || (changes.length === 0 && !renamed)}>
-            Save changes
+        {existing ? (
+          <>
+            <Button onClick={previewEdit} loading={preview.isPending} disabled={busy}>Preview changes</Button>
+            <Button variant="default" onClick={() => saveThen("leave")} loading={save.isPending}
+              disabled={busy || (changes.length === 0 && !renamed)}>
+              Save changes
+            </Button>
+          </>
+        ) : (
+          <Button onClick={() => saveThen("preview")} loading={save.isPending || preview.isPending} disabled={busy}>
+            {upToDate ? "Preview again" : "Save and preview"}
           </Button>
         )}
-        {saved && !saved.enabled && preview.isSuccess && (
+        {saved && !existing && !saved.enabled && preview.isSuccess && (
           <Button color="green" onClick={() => enable.mutate(saved.id)} loading={enable.isPending} disabled={busy || !upToDate}>
             Enable
           </Button>
         )}
-        {saved && (saved.enabled || existing) && preview.isSuccess && (
+        {saved && !existing && saved.enabled && preview.isSuccess && (
           <Button variant="default" onClick={() => navigate(`/integrations/${saved.id}`)}>Open integration</Button>
         )}
       </Group>
@@ -186,13 +209,25 @@ export function ReviewStep({ form, change, errors, setErrors, existing, saved, s
       {preview.isPending && (
         <Group gap="xs" role="status">
           <Loader size="sm" aria-hidden />
-          <Text size="sm">Previewing the first run: reading up to 100 items from both apps, writing nothing… {elapsed} s</Text>
+          <Text size="sm">
+            {existing ? "Previewing the next run with these changes" : "Previewing the first run"}: reading up to 100
+            items from both apps, writing nothing… {elapsed} s
+          </Text>
         </Group>
       )}
-      {preview.isError && <ErrorNote error={preview.error} title="The preview failed" onRetry={() => saved && preview.mutate(saved.id)} />}
+      {preview.isError && !(preview.error instanceof ApiError && preview.error.status === 422) && (
+        <ErrorNote error={preview.error} title="The preview failed"
+          onRetry={() => (existing ? previewEdit() : saved && previewStored(saved.id))} />
+      )}
       {enable.isError && <ErrorNote error={enable.error} title="Could not enable the integration" />}
-      {preview.isSuccess && !upToDate && (
-        <Text size="sm" c="orange.8" role="alert">The form changed since this preview: save and preview again before enabling.</Text>
+      {stalePreview && (
+        <Text size="sm" c="orange.8" role="alert">
+          {existing ? "The form changed since this preview: preview the changes again before saving."
+            : "The form changed since this preview: save and preview again before enabling."}
+        </Text>
+      )}
+      {preview.isSuccess && existing && !stalePreview && (
+        <Text size="sm" c="dimmed">This preview is of the changes above; nothing is saved until you save the changes.</Text>
       )}
       {preview.data && <PreviewResult preview={preview.data} />}
     </Stack>

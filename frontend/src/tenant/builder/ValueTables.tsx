@@ -1,10 +1,12 @@
 /**
  * The tables of step 4: one value map (A value -> B value, defaults both ways, unmapped values
- * listed) and the user map. Suggested pairs say why they were suggested, in words.
+ * listed, and for a B value several A values share, which of them a change on side B becomes)
+ * and the user map. Suggested pairs say why they were suggested, in words.
  */
 import { Badge, Button, Group, NativeSelect, SimpleGrid, Stack, Table, Text, Title } from "@mantine/core";
 import {
-  applyHints, handleOf, unmappedValues, type FieldRow, type FormState, type RemoteUser, type ValueDomain,
+  applyHints, handleOf, reverseChoice, sharedTargets, unmappedValues, type FieldRow, type FormState, type RemoteUser,
+  type ValueDomain,
 } from "./logic";
 
 const REASONS: Record<string, string> = {
@@ -25,11 +27,32 @@ function Unmapped({ title, values }: { title: string; values: string[] }) {
   );
 }
 
-/** B values chosen for more than one A value (mapping back from B cannot tell them apart). */
-function sharedTargets(pairs: FieldRow["values"]): [string, string[]][] {
-  const byB = new Map<string, string[]>();
-  for (const p of pairs) if (p.b !== "") byB.set(p.b, [...(byB.get(p.b) ?? []), p.a]);
-  return [...byB].filter(([, as]) => as.length > 1);
+/**
+ * For each B value several A values share: which of them a change on side B becomes (shown
+ * only when values flow from B to A). The select shows what the API will do: the choice made,
+ * else the first A value in sorted order.
+ */
+function ReverseChoices({ label, row, onChange }: {
+  label: string; row: FieldRow; onChange: (mutate: (row: FieldRow) => void) => void;
+}) {
+  const shared = sharedTargets(row.values);
+  if (row.direction === "a_to_b" || shared.length === 0) return null;
+  return (
+    <Stack gap="xs" mt="sm" aria-label={`${label}: changes made on side B`} component="section">
+      <Text size="sm" fw={500}>Several side A values share a side B value: choose what a change made on side B becomes.</Text>
+      {shared.map(([b, as]) => {
+        const hint = row.reverseSuggested?.[b];
+        return (
+          <Group key={b} gap="sm" align="end">
+            <NativeSelect label={`When side B is ${b}, side A becomes`} w={320} value={reverseChoice(row, b, as)} data={as}
+              onChange={(e) => { const v = e.currentTarget.value; onChange((r) => { r.reverse = { ...r.reverse, [b]: v }; }); }} />
+            {hint && hint !== reverseChoice(row, b, as) && <Text size="xs" c="dimmed">Suggested: {hint} (same category)</Text>}
+          </Group>
+        );
+      })}
+      <Text size="xs" c="dimmed">An item whose side A value already stands for the new side B value keeps it.</Text>
+    </Stack>
+  );
 }
 
 export function ValueMapTable({ label, bLabel, row, domain, onChange }: {
@@ -39,14 +62,17 @@ export function ValueMapTable({ label, bLabel, row, domain, onChange }: {
     { value: "", label: empty }, ...(current && !values.includes(current) ? [current] : []), ...values,
   ];
   const unmapped = unmappedValues(row.values, domain.bValues);
-  const hints = row.values.some((p) => p.b === "" && p.suggested);
-  const shared = sharedTargets(row.values);
+  const hints = row.values.some((p) => p.b === "" && p.suggested) || Object.keys(row.reverseSuggested ?? {}).length > 0;
   return (
     <section aria-label={`${label} values`}>
       <Group justify="space-between" mb="xs">
         <Title order={3} size="h4">{label} values (side A) → {bLabel} (side B)</Title>
         {hints && (
-          <Button size="xs" variant="light" onClick={() => onChange((r) => { r.values = applyHints(r.values); })}>
+          <Button size="xs" variant="light" onClick={() => onChange((r) => {
+            r.values = applyHints(r.values);
+            r.reverse = { ...r.reverse, ...r.reverseSuggested };
+            r.reverseSuggested = undefined;
+          })}>
             Use suggested {label} matches
           </Button>
         )}
@@ -89,14 +115,10 @@ export function ValueMapTable({ label, bLabel, row, domain, onChange }: {
           data={options(domain.aValues, row.defaultA, "Keep the value unchanged")}
           onChange={(e) => { const v = e.currentTarget.value; onChange((r) => { r.defaultA = v; }); }} />
       </SimpleGrid>
+      <ReverseChoices label={label} row={row} onChange={onChange} />
       <Stack gap={2} mt="sm">
         <Unmapped title="Side A values without a match" values={unmapped.a} />
         <Unmapped title="Side B values no side A value maps to" values={unmapped.b} />
-        {row.direction !== "a_to_b" && shared.map(([b, as]) => (
-          <Text size="sm" c="orange.8" key={b}>
-            Note: {b} is the side B value for {as.join(", ")}; a change made on side B maps back to only one of them.
-          </Text>
-        ))}
       </Stack>
     </section>
   );

@@ -1,7 +1,8 @@
 /**
  * Step 4: value maps for every synced field with a finite set of values (status, priority,
  * option fields) and the user map, pre-filled from what both apps report and what the API
- * suggests (same name, same status category; users by e-mail, login, name). On a new
+ * suggests (same name, same status category; users by e-mail, login, name; for a side B value
+ * several side A values share, the one a change on B becomes). On a new
  * integration suggestions are filled in; when editing they are offered as hints, so that
  * visiting this step changes nothing stored.
  */
@@ -10,7 +11,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Group, Loader, Stack, Text } from "@mantine/core";
 import { ErrorNote } from "../../components/QueryState";
 import {
-  mergeUserSuggestion, mergeValueSuggestion, valueDomain, type Description, type Errors, type FormState, type Suggestions,
+  mergeReverseSuggestion, mergeUserSuggestion, mergeValueSuggestion, valueDomain, type Description, type Errors, type FormState, type Suggestions,
 } from "./logic";
 import type { Change } from "./IntegrationBuilder";
 import { suggest, useUsers } from "./queries";
@@ -66,7 +67,10 @@ export function ValuesStep({ form, change, a, b, fresh }: Props) {
     change((draft) => {
       for (const { index, domain } of domains) {
         const suggestion = found.rows[index];
-        if (suggestion) draft.fields[index].values = mergeValueSuggestion(draft.fields[index].values, domain!.aValues, suggestion, fresh);
+        if (!suggestion) continue;
+        const row = draft.fields[index];
+        row.values = mergeValueSuggestion(row.values, domain!.aValues, suggestion, fresh);
+        Object.assign(row, mergeReverseSuggestion(row.reverse, suggestion.reverse_map, fresh));
       }
       if (found.users && usersA.data) draft.users.pairs = mergeUserSuggestion(draft.users.pairs, usersA.data.users, found.users, fresh);
     });

@@ -51,6 +51,7 @@ function leaves(spec: Spec): Map<string, string> {
     put(`${key}: side B field`, m.b_field);
     put(`${key}: direction`, DIRECTIONS[m.direction ?? "both"]);
     for (const [a, b] of Object.entries(m.value_map ?? {})) put(`${key}: value ${a}`, b);
+    for (const [b, a] of Object.entries(m.reverse_map ?? {})) put(`${key}: side B ${b} becomes on side A`, a);
     if (m.default_a !== null && m.default_a !== undefined) put(`${key}: default on side A`, m.default_a);
     if (m.default_b !== null && m.default_b !== undefined) put(`${key}: default on side B`, m.default_b);
   }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
-  applyHints, comparable, emptyForm, formPathOf, formToSpec, mergeFieldRows, mergeUserSuggestion, mergeValueSuggestion,
-  specDiff, specToForm, stepOf, suggestFieldRows, suggestTypeRows, unmappedValues, validateStep, valueDomain,
+  applyHints, comparable, emptyForm, formPathOf, formToSpec, mergeFieldRows, mergeReverseSuggestion, mergeUserSuggestion,
+  mergeValueSuggestion, reverseChoice, sharedTargets, specDiff, specToForm, stepOf, suggestFieldRows, suggestTypeRows,
+  unmappedValues, validateStep, valueDomain,
   type Description, type FieldRow, type FormState, type Spec,
 } from "./logic";
 
@@ -130,7 +131,7 @@ describe("suggestions from what the apps describe", () => {
     const existing = [{ a: "Done", b: "opened" }, { a: "Retired", b: "closed" }];
     const merged = mergeValueSuggestion(existing, ["To Do", "In Progress", "Done"], {
       pairs: [{ a: "To Do", b: "opened", reason: "same_category" }, { a: "Done", b: "closed", reason: "same_category" }],
-      unmapped_a: ["In Progress"], unmapped_b: [], value_map: { "To Do": "opened", Done: "closed" },
+      unmapped_a: ["In Progress"], unmapped_b: [], value_map: { "To Do": "opened", Done: "closed" }, reverse_map: {},
     });
     expect(merged).toEqual([
       { a: "To Do", b: "opened", reason: "same_category" },
@@ -144,7 +145,7 @@ describe("suggestions from what the apps describe", () => {
   it("only hints at suggestions when editing, until a person takes them", () => {
     const suggestion = {
       pairs: [{ a: "To Do", b: "opened", reason: "same_category" as const }],
-      unmapped_a: [], unmapped_b: [], value_map: { "To Do": "opened" },
+      unmapped_a: [], unmapped_b: [], value_map: { "To Do": "opened" }, reverse_map: {},
     };
     const hinted = mergeValueSuggestion([{ a: "Done", b: "closed" }], ["To Do", "Done"], suggestion, false);
     expect(hinted).toEqual([{ a: "To Do", b: "", reason: "same_category", suggested: "opened" }, { a: "Done", b: "closed" }]);
@@ -169,6 +170,55 @@ describe("suggestions from what the apps describe", () => {
   it("compares names as the API does", () => {
     expect(comparable("status::In Progress")).toBe(comparable("in_progress"));
     expect(comparable("Done")).not.toBe(comparable("Closed"));
+  });
+});
+
+describe("which A value a change on side B becomes", () => {
+  const shared = (): FormState => {
+    const form = filled();
+    form.fields[1].direction = "both";
+    form.fields[1].values = [{ a: "To Do", b: "opened" }, { a: "Backlog", b: "opened" }, { a: "Done", b: "closed" }];
+    return form;
+  };
+
+  it("lists the B values several A values share, with the API's default (first in sorted order)", () => {
+    const row = shared().fields[1];
+    expect(sharedTargets(row.values)).toEqual([["opened", ["Backlog", "To Do"]]]);
+    expect(reverseChoice(row, "opened", ["Backlog", "To Do"])).toBe("Backlog");
+    expect(reverseChoice({ ...row, reverse: { opened: "To Do" } }, "opened", ["Backlog", "To Do"])).toBe("To Do");
+    expect(reverseChoice({ ...row, reverse: { opened: "Done" } }, "opened", ["Backlog", "To Do"])).toBe("Backlog");
+  });
+
+  it("sends a choice as reverse_map only while it names an A value of its group", () => {
+    const form = shared();
+    expect(formToSpec(form).spec.field_mappings?.[1].reverse_map).toBeNull();
+    form.fields[1].reverse = { opened: "To Do" };
+    expect(formToSpec(form).spec.field_mappings?.[1].reverse_map).toEqual({ opened: "To Do" });
+    form.fields[1].values[0].b = "closed";    // "To Do" no longer maps to "opened": the choice is dropped
+    expect(formToSpec(form).spec.field_mappings?.[1].reverse_map).toBeNull();
+  });
+
+  it("takes the suggested choice on a new integration and only hints at it when editing", () => {
+    const form = shared();
+    Object.assign(form.fields[1], mergeReverseSuggestion(undefined, { opened: "To Do" }, true));
+    expect(formToSpec(form).spec.field_mappings?.[1].reverse_map).toEqual({ opened: "To Do" });
+    const edited = shared();
+    edited.fields[1].reverse = {};
+    Object.assign(edited.fields[1], mergeReverseSuggestion({}, { opened: "To Do" }, false));
+    expect(edited.fields[1].reverseSuggested).toEqual({ opened: "To Do" });
+    expect(formToSpec(edited).spec.field_mappings?.[1].reverse_map).toBeNull();
+    // A person's choice is never replaced by a suggestion.
+    expect(mergeReverseSuggestion({ opened: "Backlog" }, { opened: "To Do" }, true).reverse).toEqual({ opened: "Backlog" });
+  });
+
+  it("round-trips a stored reverse_map and lists a changed choice as an edit", () => {
+    const form = shared();
+    form.fields[1].reverse = { opened: "To Do" };
+    const stored = formToSpec(form).spec;
+    expect(formToSpec(specToForm(stored, "n")).spec).toEqual(stored);
+    form.fields[1].reverse = { opened: "Backlog" };
+    expect(specDiff(stored, formToSpec(form).spec)).toEqual([
+      { what: "Field status: side B opened becomes on side A", kind: "changed", before: "To Do", after: "Backlog" }]);
   });
 });
 

@@ -7,9 +7,12 @@
  *
  * Contract with the API (appliance/sync/spec.py): a field mapping's direction is one of
  * "both" | "a_to_b" | "b_to_a"; the builder adds "none" for a field shown but not synced, which
- * is simply left out of the spec. A value map maps A values to B values.
+ * is simply left out of the spec. A value map maps A values to B values; where several A values
+ * share a B value, `reverse_map` (B value -> A value) says which one a change on B becomes, and
+ * without a choice the API takes the first of them in sorted order (see `reverseChoice`).
  */
 import type { Schemas } from "../../api/client";
+import { reverseMapOf } from "./reverseMap";
 
 export type Spec = Schemas["IntegrationSpec"];
 export type Description = Schemas["ContainerDescription"];
@@ -52,6 +55,10 @@ export interface FieldRow {
   values: ValuePair[];
   defaultA: string;
   defaultB: string;
+  /** B value -> the A value a change on side B becomes (spec reverse_map), for shared B values. */
+  reverse?: Record<string, string>;
+  /** Suggested reverse choices not applied (when editing): hints until a person takes them. */
+  reverseSuggested?: Record<string, string>;
 }
 
 export interface UserPair {
@@ -75,9 +82,9 @@ export interface FormState {
   filters: Record<SideKey, { types: string[]; labels: string[] }>;
   /** `since` is a date ("YYYY-MM-DD", taken as 00:00 UTC) or a full ISO timestamp from a stored spec. */
   start: { mode: "new" | "since" | "all"; since: string };
-  conflictPolicy: Spec["conflict_policy"];
+  conflictPolicy: NonNullable<Spec["conflict_policy"]>;
   intervalSeconds: number;
-  deletePolicy: Spec["delete_policy"];
+  deletePolicy: NonNullable<Spec["delete_policy"]>;
 }
 
 export const STEPS = ["Sides", "Types", "Fields", "Values", "Options", "Review"] as const;
@@ -124,6 +131,7 @@ export function specToForm(spec: Spec, name: string): FormState {
     values: Object.entries(m.value_map ?? {}).map(([a, b]) => ({ a, b: text(b) })),
     defaultA: text(m.default_a),
     defaultB: text(m.default_b),
+    reverse: Object.fromEntries(Object.entries(m.reverse_map ?? {}).map(([b, a]) => [b, text(a)])),
   }));
   const users = spec.users;
   if (users) {
@@ -172,11 +180,13 @@ export function formToSpec(form: FormState): { spec: Spec; fieldRows: number[] }
     if (row.direction === "none" || !row.aField || !row.bField) return;
     fieldRows.push(index);
     const valueMap = Object.fromEntries(row.values.filter((p) => p.b !== "").map((p) => [p.a, p.b]));
+    const reverse = reverseMapOf(row);
     fieldMappings.push({
       a_field: row.aField,
       b_field: row.bField,
       direction: row.direction,
       value_map: mapsValues(row) ? valueMap : null,
+      reverse_map: mapsValues(row) && Object.keys(reverse).length > 0 ? reverse : null,
       default_a: row.defaultA || null,
       default_b: row.defaultB || null,
     });
@@ -403,6 +413,8 @@ export function validateStep(step: number, form: FormState): Errors {
   return errors;
 }
 
-// Placing API errors lives in ./apiErrors, the edit diff in ./diff (kept apart for size).
+// Placing API errors lives in ./apiErrors, the edit diff in ./diff, reverse choices in
+// ./reverseMap (kept apart for size).
 export { formPathOf, stepOf } from "./apiErrors";
 export { directionText, specDiff, type Change } from "./diff";
+export { mergeReverseSuggestion, reverseChoice, sharedTargets } from "./reverseMap";
