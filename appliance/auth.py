@@ -9,10 +9,22 @@ The middleware (`middleware`, after the host router) sets request[PRINCIPAL]:
 - `Authorization: Bearer tdm_...` -> the token's user (appliance.tokens); when the
   header is there, the cookie is not looked at;
 - else the session cookie -> the session's user (appliance.sessions), enforcing idle
-  and absolute expiry; the user's current role and disabled state count on every
-  request, so a disabled user's sessions and tokens stop at once;
+  and absolute expiry; the user's current role and disabled state count, so a
+  disabled user's sessions and tokens stop (within CACHE_SECONDS, below);
 - else None. Bad credentials are not an error here: operations that need a role
   answer 401 (appliance.web.api), and sign-in works with a stale cookie.
+Each web worker keeps the sign-ins the database accepted for up to CACHE_SECONDS
+(appliance.web.realm.PrincipalCache, held by the worker's TenantDirectory), so a
+busy session or token costs a worker a database check or two a second, not one
+per request. A cached sign-in is forgotten sooner: in this worker, for the whole
+realm, when any signed-in unsafe request of that realm ends (sign-out, password
+change, a user disabled or given another role through the API); in every worker,
+as soon as PostgreSQL notifies channel tandem_auth (triggers in
+sql/tenant/0004_auth_notify.sql and sql/control/0003_auth_notify.sql: a session
+or token revoked, shortened or deleted; a user disabled, deleted or changed; by
+the API, the CLI or plain SQL). So an ended session or token is refused by every
+worker within CACHE_SECONDS even if its notification is lost; idle and absolute
+expiry are that exact too.
 For unsafe methods (POST/PUT/PATCH/DELETE) it refuses with 403 "csrf_failed":
 a session without an `X-CSRF-Token` header equal to the session's token, or
 without an Origin (or, lacking it, Referer) equal to the request's own origin;
@@ -45,6 +57,7 @@ import hmac
 import ipaddress
 import logging
 import math
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Awaitable, Callable, Literal
@@ -54,7 +67,7 @@ from aiohttp import web
 from yarl import URL
 
 from appliance import accounts, audit, metrics, sessions, tokens
-from appliance.web.keys import CONFIG, PRINCIPAL, REALM
+from appliance.web.keys import CONFIG, PRINCIPAL, REALM, TENANTS
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +145,23 @@ def cookie_name(request: web.Request) -> str:
     return SECURE_COOKIE if request.secure else PLAIN_COOKIE
 
 
+# A Cookie header that is our session cookie alone, with a value we could have issued:
+# read without the general cookie parser (a good share of a cached request's cost).
+_SOLE_COOKIE = {name: re.compile(re.escape(name) + r"=([A-Za-z0-9_-]{1,128})") for name in (SECURE_COOKIE,
+                                                                                             PLAIN_COOKIE)}
+
+
+def session_cookie(request: web.Request) -> str | None:
+    """The session cookie's value as sent, or None."""
+    header = request.headers.get("Cookie")
+    if header is None:
+        return None
+    name = cookie_name(request)
+    if sole := _SOLE_COOKIE[name].fullmatch(header):
+        return sole.group(1)
+    return request.cookies.get(name)
+
+
 def set_session_cookie(request: web.Request, token: str) -> None:
     """Have the middleware put `token` in the session cookie of this request's response."""
     _cookie_actions(request).append(("set", token))
@@ -179,6 +209,12 @@ async def middleware(request: web.Request, handler) -> web.StreamResponse:
         response = await handler(request)
     except AuthRefusal as refusal:
         response = refusal.response()
+    finally:
+        if request.method in UNSAFE_METHODS and (principal is not None or request[PRINCIPAL] is not None):
+            # Whatever a signed-in request changed has committed: this worker's next request
+            # of the realm reads sign-ins afresh (other workers hear it from the database's
+            # triggers). Anonymous requests cannot end a sign-in, so they cannot flush it.
+            request.app[TENANTS].principals.invalidate(realm.schema)
     actions = request[_COOKIE_ACTIONS]
     if not actions and stale_cookie:
         actions = [("clear", "")]  # tell the browser to stop sending a dead session
@@ -189,28 +225,43 @@ async def middleware(request: web.Request, handler) -> web.StreamResponse:
 
 async def _identify(request: web.Request, realm_kind: str) -> tuple[Principal | None, bool]:
     """(principal or None, whether a session cookie was sent that is not valid)."""
+    cache = request.app[TENANTS].principals
+    schema = request[REALM].schema
     authorization = request.headers.get("Authorization")
     if authorization is not None:
         scheme, _, credentials = authorization.strip().partition(" ")
         token = credentials.strip()
         if scheme.lower() != "bearer" or not tokens.looks_like_token(token):
             return None, False
-        async with realm_transaction(request) as conn:
-            owner = await tokens.lookup(conn, token)
-        if owner is None:
-            return None, False
-        return Principal(owner.user_id, owner.email, owner.role, realm_kind, "token", token_id=owner.token_id,
-                         display_name=owner.display_name), False
-    cookie = request.cookies.get(cookie_name(request))
+        credential = "token " + tokens.token_hash(token)
+        if (principal := cache.get(schema, credential)) is not None:
+            return principal, False
+
+        async def token_owner() -> Principal | None:
+            async with realm_transaction(request) as conn:
+                owner = await tokens.lookup(conn, token)
+            if owner is None:
+                return None
+            return Principal(owner.user_id, owner.email, owner.role, realm_kind, "token",
+                             token_id=owner.token_id, display_name=owner.display_name)
+        return await cache.lookup(schema, credential, token_owner), False
+    cookie = session_cookie(request)
     if not cookie:
         return None, False
-    idle = timedelta(minutes=request.app[CONFIG].auth.session_idle_minutes)
-    async with realm_transaction(request) as conn:
-        session = await sessions.lookup(conn, cookie, idle=idle)
-    if session is None:
-        return None, True
-    return Principal(session.user_id, session.email, session.role, realm_kind, "session", session_id=session.id,
-                     csrf_token=session.csrf_token, display_name=session.display_name), False
+    credential = "session " + sessions.session_id(cookie)
+    if (principal := cache.get(schema, credential)) is not None:
+        return principal, False
+
+    async def session_owner() -> Principal | None:
+        idle = timedelta(minutes=request.app[CONFIG].auth.session_idle_minutes)
+        async with realm_transaction(request) as conn:
+            session = await sessions.lookup(conn, cookie, idle=idle)
+        if session is None:
+            return None
+        return Principal(session.user_id, session.email, session.role, realm_kind, "session",
+                         session_id=session.id, csrf_token=session.csrf_token, display_name=session.display_name)
+    principal = await cache.lookup(schema, credential, session_owner)
+    return principal, principal is None
 
 
 def _origin_of(value: str) -> tuple[str, str, int | None] | None:

@@ -4,7 +4,8 @@ database transaction every request runs its queries in.
 DESIGN.md, "Clusters, tenants, hostnames": `<slug>.<cluster.domain>` is tenant
 `slug`, the bare cluster domain is the console, anything else is nobody's.
 `resolve_host()` is the pure part (no I/O); `TenantDirectory` is each web worker's
-cache of the active tenants; `realm_transaction()` confines a request's queries to
+cache of the active tenants (and, as `principals`, of the sign-ins it checked:
+`PrincipalCache`); `realm_transaction()` confines a request's queries to
 its realm, enforced by PostgreSQL (appliance.scope). The middleware that puts the
 three together is appliance.web.router.
 """
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Literal, TypeVar
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable, Literal, TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -32,6 +34,7 @@ from appliance.tenants import Tenant
 from appliance.web.keys import DB_POOL, REALM
 
 if TYPE_CHECKING:
+    from appliance.auth import Principal
     from appliance.web.app import ControlPool
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,9 @@ T = TypeVar("T")
 
 # The channel the trigger on tandem.tenants notifies (payload: the slug) on every change.
 CHANNEL = "tandem_tenants"
+# The channel the account triggers notify (payload: the schema) when a sign-in of that
+# realm may have ended or changed (sql/tenant/0004_auth_notify.sql).
+AUTH_CHANNEL = "tandem_auth"
 # Full reload of the active tenants this often, whatever the notifications say: the
 # safety net for a notification lost while the LISTEN connection was down.
 REFRESH_SECONDS = 2.0
@@ -54,6 +60,11 @@ LISTEN_RETRY_FIRST = 0.5
 LISTEN_RETRY_MAX = 10.0
 LISTEN_CHECK_SECONDS = 30.0
 LISTEN_CHECK_TIMEOUT = 5.0
+# How long a worker trusts a sign-in it checked in the database (PrincipalCache): the
+# longest an ended session or token can still be accepted if its notification is lost.
+CACHE_SECONDS = 1.0
+# Sign-ins a worker keeps at most (all realms together); beyond, it starts afresh.
+CACHE_ENTRIES = 10_000
 # At shutdown, a connection being made gets this long to finish (and then to close).
 FINISH_SECONDS = 5.0
 
@@ -95,13 +106,16 @@ class UnknownHost(Exception):
     the client always gets the same 404)."""
 
 
+@functools.lru_cache(maxsize=1024)
 def resolve_host(header: str | None, domain: str) -> tuple[str, str | None]:
     """Map a Host header to (normalised host, tenant slug or None for the console).
 
     Lower-cases, strips a port and one trailing dot, checks every label against DNS
     rules, refuses IP literals, then requires `domain` itself (the console) or exactly
     one valid slug label in front of it. Raises UnknownHost otherwise. No I/O: whether
-    the slug is a tenant is the TenantDirectory's business.
+    the slug is a tenant is the TenantDirectory's business. Answers are memoised (a
+    worker sees few distinct Host headers; refusals are not kept, so junk cannot
+    crowd out the real ones).
     """
     if not header:
         raise UnknownHost("no Host header")
@@ -140,6 +154,105 @@ def resolve_host(header: str | None, domain: str) -> tuple[str, str | None]:
     return host, slug
 
 
+class PrincipalCache:
+    """One web worker's sign-ins checked recently: (realm schema, credential) -> Principal.
+
+    `lookup()` answers from memory for at most `seconds` after the database check
+    the answer came from began; past half of that, a request still gets the cached
+    answer but starts a fresh check in the background, so a busy session never
+    makes its requests wait for the database. Requests that do miss together share
+    one check. Only sign-ins the database accepted are kept (unknown tokens cannot
+    fill it), and a check that finds the sign-in ended drops it.
+
+    `invalidate()` forgets a realm's entries (or all) and bumps `generation`: a
+    check that began before cannot store its answer (it may have read the state
+    before a revocation), nor can a request join it. So once this worker has heard
+    of a revocation, none of its requests is answered from before it. Not
+    thread-safe (one event loop per worker).
+    """
+
+    def __init__(self, seconds: float = CACHE_SECONDS, max_entries: int = CACHE_ENTRIES):
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self.generation = 0
+        # schema -> credential -> (monotonic deadline, principal)
+        self._realms: dict[str, dict[str, tuple[float, "Principal"]]] = {}
+        self._size = 0
+        # (schema, credential) -> (generation it began in, the check)
+        self._checks: dict[tuple[str, str], tuple[int, asyncio.Future]] = {}
+
+    def get(self, schema: str, credential: str) -> "Principal | None":
+        """The cached sign-in when it needs no check at all (not yet half-way to its
+        deadline); else None, and the caller goes through `lookup()`."""
+        entries = self._realms.get(schema)
+        entry = entries.get(credential) if entries else None
+        if entry is not None and entry[0] - time.monotonic() >= self.seconds / 2:
+            return entry[1]
+        return None
+
+    async def lookup(self, schema: str, credential: str,
+                     fetch: Callable[[], Awaitable["Principal | None"]]) -> "Principal | None":
+        """The sign-in `credential` of realm `schema`: cached, or `fetch()`'s answer
+        (the database check; raises what it raises)."""
+        entries = self._realms.get(schema)
+        entry = entries.get(credential) if entries else None
+        if entry is not None:
+            left = entry[0] - time.monotonic()
+            if left > 0:
+                if left < self.seconds / 2:
+                    self._check(schema, credential, fetch)   # refresh ahead; nobody waits for it
+                return entry[1]
+            del entries[credential]
+            self._size -= 1
+        # Shielded: one waiter going away must not cancel the check the others wait for.
+        return await asyncio.shield(self._check(schema, credential, fetch))
+
+    def invalidate(self, schema: str | None = None) -> None:
+        """Forget the sign-ins of realm `schema` (None: of every realm)."""
+        self.generation += 1
+        self._checks.clear()
+        if schema is None:
+            self._realms.clear()
+            self._size = 0
+        else:
+            self._size -= len(self._realms.pop(schema, {}))
+
+    def _check(self, schema: str, credential: str,
+               fetch: Callable[[], Awaitable["Principal | None"]]) -> asyncio.Future:
+        key = (schema, credential)
+        running = self._checks.get(key)
+        if running is not None and running[0] == self.generation:
+            return running[1]
+        check = asyncio.ensure_future(self._run_check(key, self.generation, fetch))
+        # Retrieved here, so that a failure nobody waits for (a refresh ahead) is not
+        # logged as never retrieved; the requests that wait get it themselves.
+        check.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._checks[key] = (self.generation, check)
+        return check
+
+    async def _run_check(self, key: tuple[str, str], generation: int,
+                         fetch: Callable[[], Awaitable["Principal | None"]]) -> "Principal | None":
+        began = time.monotonic()
+        try:
+            principal = await fetch()
+        finally:
+            if self._checks.get(key, (None, None))[1] is asyncio.current_task():
+                del self._checks[key]
+        if generation != self.generation:
+            return principal        # invalidated meanwhile: answer this request, keep nothing
+        schema, credential = key
+        entries = self._realms.setdefault(schema, {})
+        if principal is None:
+            self._size -= entries.pop(credential, None) is not None
+        elif self.seconds > 0:
+            if self._size >= self.max_entries:
+                self.invalidate()
+                entries = self._realms.setdefault(schema, {})
+            self._size += credential not in entries
+            entries[credential] = (began + self.seconds, principal)
+        return principal
+
+
 class TenantsUnavailable(DatabaseUnavailable):
     """The directory cannot say which tenants exist right now (database away)."""
 
@@ -157,6 +270,11 @@ class TenantDirectory:
     first load and whenever the last successful load is older than `max_age`
     (defaults: REFRESH_SECONDS, MAX_AGE_SECONDS).
     Start the background work with `run()` (a task) and stop it by cancelling.
+
+    It also holds the worker's `principals` (a PrincipalCache, used by appliance.auth) and
+    keeps them honest over the same LISTEN connection: a notification on AUTH_CHANNEL
+    forgets that realm's cached sign-ins; connecting (again) or losing the connection
+    forgets them all, since notifications may have been missed meanwhile.
     """
 
     def __init__(self, config: Config, key: MasterKey, database: ControlPool, *,
@@ -172,6 +290,7 @@ class TenantDirectory:
         self._listener: asyncpg.Connection | None = None
         self._problems: dict[str, str] = {}   # "reload" / "listen" -> what went wrong last
         self.reloads = 0            # successful loads so far (tests and debugging)
+        self.principals = PrincipalCache()
 
     # -- answering -------------------------------------------------------------------
 
@@ -235,6 +354,7 @@ class TenantDirectory:
                                                          application_name="tandem web tenants"))
                 conn.add_termination_listener(lambda _conn: lost.set())
                 await conn.add_listener(CHANNEL, self._notified)
+                await conn.add_listener(AUTH_CHANNEL, self._auth_notified)
             except Exception as exc:  # noqa: BLE001 - the polling covers for us meanwhile; retried
                 if conn is not None:
                     conn.terminate()
@@ -248,8 +368,10 @@ class TenantDirectory:
                 log.info("tenant directory: listening for tenant changes again")
             # Changes made while we were not listening were not notified to us.
             self._wake.set()
+            self.principals.invalidate()
             await self._until_lost(conn, lost)
             self._listener = None
+            self.principals.invalidate()
             log.warning("tenant directory: LISTEN connection lost; reconnecting")
             with contextlib.suppress(Exception):
                 conn.terminate()
@@ -272,6 +394,9 @@ class TenantDirectory:
     def _notified(self, _conn, _pid: int, _channel: str, payload: str) -> None:
         log.debug("tenant %s changed", payload, extra={"tenant": payload})
         self._wake.set()
+
+    def _auth_notified(self, _conn, _pid: int, _channel: str, payload: str) -> None:
+        self.principals.invalidate(payload)
 
     def _note_problem(self, kind: str, problem: str) -> None:
         if problem != self._problems.get(kind):

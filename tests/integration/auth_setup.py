@@ -137,6 +137,19 @@ class Browser:
         return reply
 
 
+async def eventually(probe, accept, seconds: float = 3.0):
+    """Await `probe()` until `accept(result)` holds, at most `seconds`; returns that result.
+    For a change made straight in the database: a web worker may answer from the sign-ins
+    it cached until PostgreSQL's notification reaches it (appliance.auth), at the latest
+    appliance.web.realm.CACHE_SECONDS later."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = await probe()
+        if accept(result) or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.05)
+
+
 def server_tls(directory: Path) -> ssl.SSLContext:
     ca = trustme.CA()
     leaf = ca.issue_cert(DOMAIN, f"*.{DOMAIN}")
@@ -174,6 +187,21 @@ async def start_site(aiohttp_server, config: Config, *, https: bool = False,
             return site
         assert time.monotonic() < deadline, f"the app never served: {reply.status} {reply.body}"
         await asyncio.sleep(0.05)
+
+
+async def another_worker(site: Site, aiohttp_server, slug: str | None = "acme") -> Site:
+    """A second web worker of `site`'s appliance: its own create_app (its own pool, tenant
+    directory and cached sign-ins) on the same database, config and key; returned once
+    it serves `slug`'s host (None: the console's)."""
+    https = site.scheme == "https"
+    server = await aiohttp_server(create_app(site.config, site.key),
+                                  ssl=server_tls(site.config.paths.data_dir) if https else None)
+    other = Site(site.config, site.key, server, site.session, site.scheme)
+    deadline = time.monotonic() + 10
+    while (reply := await other.browser(slug).call("GET", "/api/openapi.json")).status != 200:
+        assert time.monotonic() < deadline, f"the second worker never served: {reply.status} {reply.body}"
+        await asyncio.sleep(0.05)
+    return other
 
 
 # Cheap argon2id parameters, so that the many sign-ins of these tests take milliseconds;

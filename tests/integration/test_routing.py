@@ -143,8 +143,9 @@ async def test_probes_answer_for_any_host(server, host):
 
 
 async def test_unknown_path_on_a_tenant_host_is_the_same_404(server):
+    # Outside /api/ and /-/ every GET path is the panel's (its router says "nothing here").
     unknown_tenant = await raw_get(server.port, "/test/realm", "nosuch.tandem.test")
-    unknown_path = await raw_get(server.port, "/no/such/path", "acme.tandem.test")
+    unknown_path = await raw_get(server.port, "/api/no/such/path", "acme.tandem.test")
     assert unknown_path.status == unknown_tenant.status == 404
     assert unknown_path.body == unknown_tenant.body
 

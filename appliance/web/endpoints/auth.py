@@ -53,8 +53,11 @@ class PasswordChange(ApiModel):
 
 def me(ctx: Context) -> Me:
     principal = ctx.principal
-    return Me(id=principal.user_id, email=principal.email, display_name=principal.display_name, role=principal.role,
-              realm=ctx.realm.kind, tenant=ctx.realm.slug, via=principal.via, csrf_token=principal.csrf_token)
+    # Not validated here (GET /me is the hottest path): the API checks every response
+    # against its model before sending it.
+    return Me.model_construct(id=principal.user_id, email=principal.email, display_name=principal.display_name,
+                              role=principal.role, realm=ctx.realm.kind, tenant=ctx.realm.slug, via=principal.via,
+                              csrf_token=principal.csrf_token)
 
 
 @API.operation("POST", "/api/v1/auth/login", summary="Sign in", tags=[TAG], realm="any", role=None,

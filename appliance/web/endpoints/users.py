@@ -50,7 +50,7 @@ def _email(value: str) -> str:
 
 
 class UserCreate(ApiModel):
-    email: str = Field(max_length=254)
+    email: str = Field(max_length=254, json_schema_extra={"format": "email"})
     role: Role
     display_name: str = Field(default="", max_length=200, pattern=NO_NUL)
     password: str | None = Field(default=None, max_length=1024,
