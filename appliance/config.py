@@ -171,6 +171,10 @@ class SecurityConfig(_Section):
 class OutboundConfig(_Section):
     proxy: str = ""
     ca_file: str = ""
+    requests_per_second: float = Field(default=10.0, gt=0, le=10000,
+                                       description="Request budget per (app host, credential), shared by a "
+                                                   "tenant's integrations.")
+    burst: int = Field(default=20, ge=1, le=10000, description="Requests above the budget allowed in a burst.")
 
     @field_validator("proxy")
     @classmethod

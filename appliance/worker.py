@@ -146,6 +146,14 @@ class TenantWorker:
                              key=self.key, outbound=self.outbound)
         self.scheduler.add("integrations", REFRESH_SECONDS, sync_jobs.refresh)
         self.scheduler.add("webhooks", WEBHOOK_SECONDS, sync_jobs.webhooks)
+        # The sync jobs live in this process only: build them at once, not when the schedule the
+        # previous worker left says the refresh is due (a restarted worker would sync nothing for
+        # up to REFRESH_SECONDS). A failure here is the scheduled refresh's to retry.
+        try:
+            await sync_jobs.refresh()
+        except Exception as exc:  # noqa: BLE001 - logged; the scheduled job tries again
+            log.warning("integrations not read at start: %s; the scheduled refresh retries", _one_line(exc),
+                        extra=self.extra)
         tasks = {
             asyncio.create_task(self.scheduler.run(), name="scheduler"),
             asyncio.create_task(self._watch_lock(), name="lock watchdog"),

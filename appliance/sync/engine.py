@@ -14,9 +14,12 @@ Per item (`_process`):
   - unlinked otherwise: if it passes the filters, matches a type mapping and the start point,
     create the counterpart: an intent with a fresh marker is committed first, the connector
     stamps the marker on the new item, and a retry of a pending intent calls find_by_marker
-    before creating again, so a crash at any instant leaves at most one counterpart;
+    before creating again, so a crash at any instant leaves at most one counterpart. A pair
+    linked that way (either case) is merged at once with no base on the source side, so an
+    edit of the source made since the interrupted create is copied, not taken as agreed;
   - linked: skipped when its update time is the one recorded after the last sync (nothing new,
-    including our own writes); else the counterpart is read and appliance.sync.merge decides per
+    including our own writes; recorded only once the pair's comments and attachments are
+    done too, so a crash before them leaves the pair to be looked at again); else the counterpart is read and appliance.sync.merge decides per
     field; writes go out with `update_item`, and the read-back values become the new bases (in
     one transaction with the events and conflicts). Our own writes thus match their bases on
     the next look and never echo; when mapped values already agree nothing is written.
@@ -120,6 +123,7 @@ class Engine:
         self.fault = fault
         self.extra = {"tenant": tenant, "integration": self.name}
         self.rng = random.Random()
+        self._known: dict[tuple[str, str], tuple[str, datetime | None]] = {}    # see _poll
         self._lock = asyncio.Lock()
 
     # -- one run ------------------------------------------------------------------------------
@@ -156,6 +160,9 @@ class Engine:
             stats_before = {id(s.connector.http.stats): s.connector.http.stats.snapshot() for s in sides.values()}
             await self._load_directories()
             self.backing_off = await self.store.backing_off()
+            # Items with an error row: only those need one cleared after they succeed (a poll
+            # looks at thousands of items; a DELETE for each would be most of its time).
+            self.failing = await self.store.failing()
             if trigger == "webhook":
                 for side in ("a", "b"):
                     cursor = await self.store.cursor(side)
@@ -282,13 +289,18 @@ class Engine:
                 log.warning("integration %s: polling side %s stopped: %s", self.name, SIDE_NAME[side], exc,
                             extra=self.extra)
                 return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
+            self._known = await self.store.link_states(side, [i.id for i in page.items])
             for item in page.items:
                 await self._guarded(side, item.id, item.key, item)
+            self._known = {}
             if page.next_cursor is None:
                 await self.store.advance_cursor(side, poll_start)
                 return None
             if page.items:
                 await self.store.advance_cursor(side, min(page.items[-1].updated_at, poll_start))
+            # A long poll (a backfill) would otherwise hold webhook deliveries until it ends:
+            # the fast path gets a turn after every page.
+            await self._deliveries()
             page_cursor = page.next_cursor
 
     async def _retry_failed(self) -> None:
@@ -332,22 +344,29 @@ class Engine:
             backoff = self.spec.schedule.interval_seconds * self.rng.uniform(0.8, 1.2)
             attempts = await self.store.record_error(side, item_id, key or (item.key if item else ""), text,
                                                      backoff, self.run_id)
+            self.failing.add((side, item_id))
             self.counts["errors"] += 1
             log.warning("integration %s: item %s failed (attempt %d): %s", self.name, key or item_id, attempts,
                         text, extra=self.extra)
         else:
-            await self.store.clear_error(side, item_id)
+            if (side, item_id) in self.failing:
+                await self.store.clear_error(side, item_id)
+                self.failing.discard((side, item_id))
 
     # -- one item -----------------------------------------------------------------------------
 
     async def _process(self, side: str, item: Item, *, force: bool = False) -> None:
+        known = None if force else self._known.pop((side, item.id), None)
+        if known is not None and (known[0] == "deleted" or (known[1] is not None and item.updated_at <= known[1])):
+            return      # as below, decided from the poll page's one query (most items of a poll)
         link = await self.store.link_by(side, item.id)
         if link is None:
             intent = await self.store.intent_by_marker(item.marker) if item.marker else None
             if intent is not None and intent.kind == "item":
                 if intent.state == "pending" and intent.source_side == OTHER[side]:
                     link = await self._complete(intent, side, item)
-                    await self._sync_related(link)
+                    if link is not None:
+                        await self._sync_related(link)
                 # else: a counterpart of ours already linked elsewhere: never a new source item.
                 return
             if item.deleted:
@@ -382,6 +401,7 @@ class Engine:
             created = await self._call(other, lambda c: c.find_by_marker(target.container, intent.marker))
         else:
             intent = await self.store.add_intent("item", side, item.id)
+        recovered = created is not None
         if created is None:
             fields = self.mapper.create_fields(other, self.mapper.read(side, item), tm)
             item_type = tm.b_type if other == "b" else tm.a_type
@@ -391,28 +411,40 @@ class Engine:
                 self.fault("item_created")
         link = await self._link(intent, {side: item, other: created},
                                 Event("created", f"{side}_to_{other}", item.key, (),
-                                      f"{item.key} created {created.key} on side {SIDE_NAME[other]}"))
+                                      f"{item.key} created {created.key} on side {SIDE_NAME[other]}"),
+                                recovered=recovered)
         self.counts["created"] += 1
+        if recovered and not await self._merge(link, side, item):
+            return None
         return link
 
-    async def _complete(self, intent, side: str, counterpart: Item) -> Link:
-        """Link a counterpart found by its marker to the intent's source item."""
+    async def _complete(self, intent, side: str, counterpart: Item) -> Link | None:
+        """Link a counterpart found by its marker to the intent's source item, and merge the pair
+        (None when the counterpart turned out to be gone)."""
         source_side = intent.source_side
         s = self._side_map[source_side]
         source = await self._call(source_side, lambda c: c.get_item(s.container, intent.source_id,
                                                                    comments=False, attachments=False))
-        return await self._link(intent, {source_side: source, side: counterpart},
+        link = await self._link(intent, {source_side: source, side: counterpart},
                                 Event("linked", f"{source_side}_to_{side}", source.key, (),
-                                      f"{source.key} linked to {counterpart.key} (found by its sync marker)"))
+                                      f"{source.key} linked to {counterpart.key} (found by its sync marker)"),
+                                recovered=True)
+        return link if await self._merge(link, source_side, source) else None
 
-    async def _link(self, intent, items: dict[str, Item], event: Event) -> Link:
+    async def _link(self, intent, items: dict[str, Item], event: Event, *, recovered: bool = False) -> Link:
         # With comments or attachments to follow, the pair's update times are committed as NULL
         # and recorded only once those are done (_sync_related): a crash in between leaves the
         # pair looked at again by the next poll instead of skipped as unchanged.
         updated = {k: v.updated_at for k, v in items.items()}
+        bases = {k: self._read(k, v) for k, v in items.items()}
+        if recovered:
+            # A counterpart found by its marker holds the source's values of before the crash;
+            # the source may have been edited since. Without a base on the source side, the
+            # merge the caller runs next copies those edits and settles the rest unwritten.
+            bases[intent.source_side] = {}
         link = await self.store.create_link(
             intent, {k: v.id for k, v in items.items()}, {k: v.key for k, v in items.items()},
-            {k: v.url for k, v in items.items()}, {k: self._read(k, v) for k, v in items.items()},
+            {k: v.url for k, v in items.items()}, bases,
             dict.fromkeys(updated) if self._has_related() else updated, self.run_id, event)
         link.a_updated_at, link.b_updated_at = updated["a"], updated["b"]
         return link
@@ -461,9 +493,9 @@ class Engine:
             self.counts["updated"] += 1
         times = (written["a"].updated_at if "a" in written else a_item.updated_at,
                  written["b"].updated_at if "b" in written else b_item.updated_at)
-        # The previous update times stay until comments and attachments are done (see _link).
+        # NULL update times until comments and attachments are done (see _link).
         await self.store.save_link(
-            link, base_a, base_b, *((link.a_updated_at, link.b_updated_at) if self._has_related() else times),
+            link, base_a, base_b, *((None, None) if self._has_related() else times),
             "conflict" if held else "active", self.run_id, events, conflicts, applied)
         link.a_updated_at, link.b_updated_at = times
         return True
@@ -503,7 +535,9 @@ class Engine:
                 to = "b" if d.action == merge.A_TO_B else "a"
                 source_value = d.a_value if to == "b" else d.b_value
                 target_field = self.mapper.field_of(d.mapping, to)
-                value = self.mapper.translate(d.mapping, source_value, OTHER[to])
+                # A's current value: what of it already maps to B's value stays (FieldMapping).
+                value = self.mapper.translate(d.mapping, source_value, OTHER[to],
+                                              current=d.a_value if to == "a" else None)
                 changes[to][target_field] = self.mapper.write_value(to, target_field, value, tms[to] or fallback)
         for side, item in (("a", a_item), ("b", b_item)):
             if final[side] != item_types.value(self.mapper, side, item):

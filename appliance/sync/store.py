@@ -155,6 +155,15 @@ class Store:
             f"SELECT * FROM {{s}}.links WHERE integration_id = $1 AND {column} = $2"), self.iid, item_id)
         return Link.from_row(row) if row else None
 
+    async def link_states(self, side: str, item_ids: Sequence[str]) -> dict[tuple[str, str], tuple[str, datetime | None]]:
+        """(side, item id) -> (state, update time of its last sync) for the linked ones among
+        `item_ids`: one query for a page of a poll, where most items are unchanged."""
+        column, synced = ("a_id", "a_updated_at") if side == "a" else ("b_id", "b_updated_at")
+        rows = await self.pool.fetch(self._q(
+            f"SELECT {column} AS item_id, state, {synced} AS synced FROM {{s}}.links "
+            f"WHERE integration_id = $1 AND {column} = ANY($2::text[])"), self.iid, list(item_ids))
+        return {(side, r["item_id"]): (r["state"], r["synced"]) for r in rows}
+
     async def intent_by_marker(self, marker: str) -> Intent | None:
         row = await self.pool.fetchrow(self._q(
             "SELECT * FROM {s}.intents WHERE integration_id = $1 AND marker = $2"), self.iid, marker)
@@ -361,6 +370,12 @@ class Store:
             "SELECT side, item_id, last_failed_at FROM {s}.item_errors WHERE integration_id = $1 "
             "AND next_attempt_at > now()"), self.iid)
         return {(r["side"], r["item_id"]): r["last_failed_at"] for r in rows}
+
+    async def failing(self) -> set[tuple[str, str]]:
+        """(side, item id) of every item with an error recorded (only the engine records them)."""
+        rows = await self.pool.fetch(self._q(
+            "SELECT side, item_id FROM {s}.item_errors WHERE integration_id = $1"), self.iid)
+        return {(r["side"], r["item_id"]) for r in rows}
 
     async def due_errors(self, limit: int = 100) -> list[asyncpg.Record]:
         return await self.pool.fetch(self._q(
