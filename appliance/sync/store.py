@@ -155,7 +155,8 @@ class Store:
             f"SELECT * FROM {{s}}.links WHERE integration_id = $1 AND {column} = $2"), self.iid, item_id)
         return Link.from_row(row) if row else None
 
-    async def link_states(self, side: str, item_ids: Sequence[str]) -> dict[tuple[str, str], tuple[str, datetime | None]]:
+    async def link_states(self, side: str, item_ids: Sequence[str]
+                          ) -> dict[tuple[str, str], tuple[str, datetime | None]]:
         """(side, item id) -> (state, update time of its last sync) for the linked ones among
         `item_ids`: one query for a page of a poll, where most items are unchanged."""
         column, synced = ("a_id", "a_updated_at") if side == "a" else ("b_id", "b_updated_at")

@@ -1,0 +1,485 @@
+"""Benchmarks of the sync engine in a real tenant worker (printed, not asserted).
+
+Reproduce with:  .venv/bin/python tests/bench/bench_sync.py
+(`--items 500` for a quick look; `--help` for the other sizes)
+
+One `tandem run` (supervisor, one web worker, the tenant worker of tenant "acme") against the
+Jira emulator (Data Center flavour) and the GitLab emulator, both served from background
+threads of this process; a throwaway PostgreSQL (the test harness's, fsync off). Figures,
+each measured in this one run so they can be compared side by side (the machine is shared):
+
+1. Backfill: N Jira issues (2 comments each, spread over the past 30 days) into an empty GitLab
+   project by one integration (title, description, status; comments both ways): items per
+   second; API calls per item by endpoint (the emulators count every request) next to the
+   minimum the two APIs allow; peak RSS and CPU of the tenant worker process; and the GitLab
+   emulator's own capacity for the create call, measured from a separate client process with
+   the engine's concurrency (one request at a time: an integration's run handles its items in
+   order) right before and after the backfill.
+2. Live propagation of single-field edits (a Jira summary changed through the REST API, lag
+   until GitLab's title shows it), p50/p99: with a Jira webhook delivered to the integration's
+   webhook URL (web worker -> webhook_deliveries -> tenant worker), then polling only.
+
+The tenant worker's request budget ([outbound] requests_per_second) is raised for this run so
+that the engine, not the politeness budget, is what is measured; at the default budget (10/s per
+app and credential) a backfill is capped at 10 / (GitLab calls per item) items per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import secrets as random_secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import aiohttp  # noqa: E402
+
+from appliance import db, migrator, secrets, tenants  # noqa: E402
+from appliance.config import load_config  # noqa: E402
+from appliance.keys import ensure_key  # noqa: E402
+from appliance.proc import rss_bytes  # noqa: E402
+from tests.fakes.gitlab import GitLabFake  # noqa: E402
+from tests.fakes.jira import JiraEmulator  # noqa: E402
+from tests.fakes.jira_state import Comment  # noqa: E402
+from tests.fakes.server import serve_in_thread  # noqa: E402
+from tests.harness import ROOT, PostgresServer, descendants, free_port, world_dir  # noqa: E402
+
+COMMAND = ".venv/bin/python tests/bench/bench_sync.py"
+DOMAIN = "bench.test"
+TENANT_HOST = f"acme.{DOMAIN}"
+BUDGET = 10000          # requests per second per (host, credential) for this run
+POLL_INTERVAL = 5       # the smallest schedule an integration accepts
+LIVE_INTERVAL = 60      # the schedule while webhooks are on (the default)
+STATUS = {"To Do": "opened", "In Progress": "status::doing", "Done": "closed"}
+
+
+def write_config(path: Path, dsn: str, data_dir: Path, port: int) -> Path:
+    # Default supervisor timings (the test harness's are tighter: on a busy shared machine they
+    # would abort workers mid-run); plain HTTP so that the emulator's webhooks reach the web worker.
+    path.write_text(f"""
+[cluster]
+name = "sbench"
+domain = "{DOMAIN}"
+[http]
+listen = ["127.0.0.1:{port}"]
+redirect_listen = []
+workers = 1
+[tls]
+mode = "off"
+[database]
+dsn = "{dsn}"
+[paths]
+data_dir = "{data_dir}"
+[security]
+key_file = "{data_dir}/master.key"
+run_as = ""
+[outbound]
+requests_per_second = {BUDGET}
+burst = {BUDGET}
+[log]
+level = "warning"
+""")
+    return path
+
+
+# -- the capacity probe (a separate process) ----------------------------------------------------
+
+async def _create_loop(base_url: str, token: str, project: int, count: int, concurrency: int) -> float:
+    """Creates per second of `count` issue creates, `concurrency` at a time, one keep-alive session."""
+    url = f"{base_url}/api/v4/projects/{project}/issues"
+    headers = {"PRIVATE-TOKEN": token}
+    left = iter(range(count))
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for i in left:
+            body = {"title": f"Capacity {i}", "issue_type": "issue", "labels": "bug",
+                    "description": f"Steps to reproduce {i}\n\n<!-- tandem:sync:{random_secrets.token_hex(8)} -->"}
+            async with session.post(url, json=body, headers=headers) as response:
+                if response.status != 201:
+                    raise RuntimeError(f"capacity probe: create answered {response.status}")
+                await response.read()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+        return count / (time.perf_counter() - started)
+
+
+def capacity(base_url: str, token: str, project: int, count: int, concurrency: int) -> float:
+    output = subprocess.run([sys.executable, __file__, "--capacity", base_url, token, str(project), str(count),
+                             str(concurrency)], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+# -- the world ------------------------------------------------------------------------------------
+
+class RssSampler(threading.Thread):
+    """Samples one process's RSS every 50 ms; `peak` is the largest seen since the last mark()."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True, name="rss")
+        self.pid, self.peak, self.overall, self.stop = pid, 0, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            value = rss_bytes(self.pid) or 0
+            self.peak, self.overall = max(self.peak, value), max(self.overall, value)
+
+    def mark(self) -> None:
+        self.peak = rss_bytes(self.pid) or 0
+
+
+def hwm_bytes(pid: int) -> int:
+    """The kernel's own record of the process's peak RSS (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def seed_jira(jira: JiraEmulator, count: int, comments: int, days: int = 30) -> None:
+    """`count` Bugs by bob in PROJ, `comments` comments each, created and last commented over the
+    past `days` (a backfill is of history), oldest first; state set directly: no webhooks yet."""
+    project = jira.projects["PROJ"]
+    start = jira.now() - timedelta(days=days)
+    step = timedelta(days=days) / max(count, 1)
+    for i in range(count):
+        issue = jira.new_issue(jira.bob, project, {
+            "summary": f"Item {i:05d}", "issuetype": "10002",
+            "description": f"Steps to reproduce item {i}:\n\n* open the app\n* press *save*"})
+        issue.created = issue.updated = start + i * step
+        for c in range(comments):
+            at = issue.created + (c + 1) * step / (comments + 1)
+            issue.comments.append(Comment(str(next(jira._other_ids)), jira.bob, f"Comment {c} on item {i}", at, at,
+                                          jira.bob))
+            issue.updated = at
+
+
+class Rest:
+    """People's calls to the emulators' REST APIs from this (driving) thread."""
+
+    @staticmethod
+    def call(method: str, url: str, headers: dict, body: dict | None = None) -> dict | None:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method,
+                                         headers={**headers, "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read()
+            return json.loads(text) if text else None
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def wait(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"benchmark: {what} not reached in {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def by_endpoint(after: Counter, before: Counter) -> Counter:
+    return Counter({k: v for k, v in (after - before).items() if v})
+
+
+# -- phase 2: live edits ---------------------------------------------------------------------------
+
+def live_edits(jira_url: str, jira: JiraEmulator, project, iids: dict[str, int], issues: list, tag: str,
+               rate: float, timeout: float) -> tuple[list[float], int]:
+    """Edit each issue's summary through Jira's REST API, `rate` edits a second, and watch the
+    GitLab emulator's state until each counterpart's title shows it. Returns (lags, missing)."""
+    headers = {"Authorization": f"Bearer {jira.bob.token}"}
+    pending: dict[int, tuple[str, float]] = {}
+    lags: list[float] = []
+    started = time.monotonic()
+    next_at, done = started, 0
+    while done < len(issues) or pending:
+        now = time.monotonic()
+        if done < len(issues) and now >= next_at:
+            issue = issues[done]
+            iid = iids[issue.fields["summary"].split(" (", 1)[0]]
+            title = f"{issue.fields['summary'].split(' (', 1)[0]} ({tag})"
+            Rest.call("PUT", f"{jira_url}/rest/api/2/issue/{issue.id}", headers, {"fields": {"summary": title}})
+            pending[iid] = (title, time.monotonic())
+            done += 1
+            next_at += 1 / rate
+        now = time.monotonic()
+        for iid, (title, edited) in list(pending.items()):
+            if project.issues[iid].title == title:
+                lags.append(now - edited)
+                del pending[iid]
+        if now - started > timeout:
+            break
+        time.sleep(0.002)
+    return lags, len(pending) + len(issues) - done
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=5000, help="Jira issues to backfill (default 5000)")
+    parser.add_argument("--comments", type=int, default=2, help="comments per issue (default 2)")
+    parser.add_argument("--edits", type=int, default=200, help="live edits per mode (default 200)")
+    parser.add_argument("--probe", type=int, default=2000, help="creates per capacity probe (default 2000)")
+    parser.add_argument("--capacity", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.capacity:
+        url, token, project, count, concurrency = args.capacity
+        print(f"{asyncio.run(_create_loop(url, token, int(project), int(count), int(concurrency))):.1f}")
+        return
+
+    sys.stdout.reconfigure(line_buffering=True)
+    print(f"reproduce: {COMMAND}" + (f" --items {args.items}" if args.items != 5000 else ""))
+    print(f"machine: {os.cpu_count()} cores (shared); python {sys.version.split()[0]}")
+    pg = PostgresServer()
+    pg.start()
+    database = pg.create_database()
+    data_dir = world_dir("tandem-bench-sync-")
+    appliance = None
+    try:
+        port = free_port()
+        config_path = write_config(data_dir / "tandem.toml", pg.dsn(database), data_dir, port)
+        config = load_config(config_path)
+        key = ensure_key(config.security.key_file)
+
+        jira = JiraEmulator("server")
+        gl = GitLabFake()
+        alice = gl.add_user("alice", name="Alice Admin")
+        widgets = gl.add_project("acme/widgets", owner=alice)
+        probe_project = gl.add_project("acme/capacity", owner=alice)
+        for project in (widgets, probe_project):
+            for label in ("bug", "status::doing"):
+                gl.add_label(project, label)
+        tandem_token, probe_token = gl.add_token(alice), gl.add_token(alice)
+        seeded = time.perf_counter()
+        seed_jira(jira, args.items, args.comments)
+        print(f"seeded {args.items} Jira issues with {args.comments} comments each "
+              f"in {time.perf_counter() - seeded:.1f} s")
+
+        def jira_app():
+            # Webhook deliveries name the tenant by Host; the web worker listens on 127.0.0.1.
+            jira._session = aiohttp.ClientSession(headers={"Host": TENANT_HOST},
+                                                  timeout=aiohttp.ClientTimeout(total=10))
+            return jira.app
+
+        with serve_in_thread(jira_app) as jira_url, serve_in_thread(gl.app) as gl_url:
+            async def prepare():
+                await migrator.migrate(config, key)
+                async with db.control(config, key) as conn:
+                    return await tenants.create_tenant(config, key, conn, "acme")
+            tenant = asyncio.run(prepare())
+            schema = tenant.schema_name
+
+            log_file = open(data_dir / "tandem.log", "wb")
+            appliance = subprocess.Popen([sys.executable, "-m", "appliance", "--config", str(config_path), "run"],
+                                         cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+            worker = wait(lambda: next((pid for pid, _, cmd in descendants(appliance.pid)
+                                        if cmd.startswith("tandem: tenant acme")), None), 60, "tenant worker")
+            sampler = RssSampler(worker)
+            sampler.start()
+            idle_rss = rss_bytes(worker) or 0
+
+            before_probe = capacity(gl_url, probe_token, probe_project.id, args.probe, 1)
+
+            secret = random_secrets.token_urlsafe(32)
+            spec = {"side_a": {"connection_id": 0, "container": jira.projects["PROJ"].id},
+                    "side_b": {"connection_id": 0, "container": str(widgets.id)},
+                    "type_mappings": [{"a_type": "Bug", "b_type": "issue", "b_labels": ["bug"]}],
+                    "field_mappings": [{"a_field": "title", "b_field": "title"},
+                                       {"a_field": "description", "b_field": "description"},
+                                       {"a_field": "status", "b_field": "status", "value_map": STATUS}],
+                    "comments": {"enabled": True, "direction": "both"},
+                    "start": {"mode": "all"}, "schedule": {"interval_seconds": LIVE_INTERVAL}}
+
+            async def integrate() -> int:
+                pool = await db.create_pool(config, key, role=tenant.role_name, max_size=2)
+                try:
+                    for side, kind, url, credentials in (("a", "jira", jira_url, {"token": jira.alice.token}),
+                                                         ("b", "gitlab", gl_url, {"token": tandem_token})):
+                        cid = await pool.fetchval(f"INSERT INTO {schema}.connections (name, kind, base_url) "
+                                                  "VALUES ($1, $2, $3) RETURNING id", kind, kind, url)
+                        await pool.execute(f"UPDATE {schema}.connections SET credentials = $2 WHERE id = $1", cid,
+                                           secrets.encrypt(key, credentials, schema=schema, connection_id=cid))
+                        spec[f"side_{side}"]["connection_id"] = cid
+                    return await pool.fetchval(
+                        f"INSERT INTO {schema}.integrations (name, enabled, spec, webhook_secret) "
+                        "VALUES ('jira-gitlab', true, $1, $2) RETURNING id", json.dumps(spec), secret)
+                finally:
+                    await pool.close()
+
+            async def sql(query: str, *params):
+                conn = await db.connect(config, key, role=tenant.role_name)
+                try:
+                    return await conn.fetch(query, *params)
+                finally:
+                    await conn.close()
+
+            jira_before, gl_before = Counter(jira.knobs.requests), Counter(gl.knobs.requests)
+            sampler.mark()
+            enabled = time.monotonic()
+            cpu_before = (cpu_seconds(worker), time.process_time())
+            integration = asyncio.run(integrate())
+
+            def notes() -> int:
+                return sum(len([n for n in ns if not n.system]) for ns in list(widgets.notes.values()))
+
+            first = wait(lambda: widgets.issues and time.monotonic(), 60, "first counterpart", interval=0.01)
+            wait(lambda: len(widgets.issues) >= args.items and notes() >= args.items * args.comments,
+                 args.items * 2 + 60, "backfill complete", interval=0.05)
+            done = time.monotonic()
+            cpu_after = (cpu_seconds(worker), time.process_time())
+            backfill_peak = sampler.peak
+            jira_calls = by_endpoint(Counter(jira.knobs.requests), jira_before)
+            gl_calls = by_endpoint(Counter(gl.knobs.requests), gl_before)
+            print(f"backfill: every counterpart and comment in GitLab {done - first:.1f} s after the first; "
+                  f"waiting for the run to end")
+            run = wait(lambda: asyncio.run(sql(f"SELECT *, extract(epoch FROM finished_at - started_at) AS seconds "
+                                               f"FROM {schema}.runs WHERE status <> 'running' ORDER BY id LIMIT 1")),
+                       args.items + 60, "first run recorded", interval=0.5)[0]
+            run_calls = (by_endpoint(Counter(jira.knobs.requests), jira_before),
+                         by_endpoint(Counter(gl.knobs.requests), gl_before))
+            print(f"backfill: the run ended ({run['status']}) {time.monotonic() - done:.1f} s later")
+            after_probe = capacity(gl_url, probe_token, probe_project.id, args.probe, 1)
+            probe_parallel = capacity(gl_url, probe_token, probe_project.id, args.probe, 8)
+
+            # -- live edits: webhooks ------------------------------------------------------------------
+            alice_jira = {"Authorization": f"Bearer {jira.alice.token}"}
+            hook_url = f"http://127.0.0.1:{port}/api/v1/hooks/{integration}/{secret}?side=a"
+            hook = Rest.call("POST", f"{jira_url}/rest/webhooks/1.0/webhook", alice_jira, {
+                "name": "tandem", "url": hook_url, "events": ["jira:issue_updated"],
+                "filters": {"issue-related-events-section": "project = PROJ"}})
+            hook_id = hook["self"].rsplit("/", 1)[1]
+            iids = {issue.title: iid for iid, issue in list(widgets.issues.items())}
+            jira_issues = sorted(jira.issues.values(), key=lambda i: int(i.id))
+            edits = min(args.edits, len(jira_issues) // 2)
+            hooked, hook_missing = live_edits(jira_url, jira, widgets, iids, jira_issues[:edits], "webhook",
+                                              rate=10, timeout=edits / 10 + 30)
+            statuses = Counter(str(d["status"]) for d in jira.deliveries)
+
+            # -- live edits: polling only --------------------------------------------------------------
+            Rest.call("DELETE", f"{jira_url}/rest/webhooks/1.0/webhook/{hook_id}", alice_jira)
+            spec["schedule"]["interval_seconds"] = POLL_INTERVAL
+            changed = datetime.now(timezone.utc)
+            asyncio.run(sql(f"UPDATE {schema}.integrations SET spec = $1, updated_at = now() WHERE id = $2",
+                            json.dumps(spec), integration))
+            wait(lambda: asyncio.run(sql(f"SELECT 1 FROM {schema}.runs WHERE started_at > $1 AND status <> "
+                                         "'running'", changed)), 60, "a run on the new schedule")
+            polled, poll_missing = live_edits(jira_url, jira, widgets, iids, jira_issues[edits:2 * edits], "poll",
+                                              rate=edits / (3 * POLL_INTERVAL), timeout=3 * POLL_INTERVAL + 60)
+            poll_runs = asyncio.run(sql(
+                f"SELECT count(*) AS runs, avg(extract(epoch FROM finished_at - started_at)) AS mean, "
+                f"max(extract(epoch FROM finished_at - started_at)) AS longest, avg(items_seen) AS seen "
+                f"FROM {schema}.runs WHERE started_at > $1 AND status <> 'running'", changed))[0]
+            peak_all, hwm = sampler.overall, hwm_bytes(worker)
+            restarted = not any(pid == worker for pid, _, _ in descendants(appliance.pid))
+            sampler.stop.set()
+    finally:
+        if appliance is not None:
+            stop(appliance)
+        pg.drop_database(database, role_prefix="sbench_")
+        pg.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    report(args, locals())
+
+
+def report(args, f: dict) -> None:
+    n = args.items
+    elapsed = f["done"] - f["first"]
+    rate = n / elapsed
+    denominator = max(f["before_probe"], f["after_probe"])
+    jira_calls, gl_calls = f["jira_calls"], f["gl_calls"]
+    run_jira, run_gl = f["run_calls"]
+    total = sum(jira_calls.values()) + sum(gl_calls.values())
+    run_total = sum(run_jira.values()) + sum(run_gl.values())
+    print(f"\n1. backfill of {n} Jira issues x {args.comments} comments into GitLab, one tenant worker process")
+    print(f"   from the first counterpart to the last comment: {elapsed:.1f} s (from enabling the integration: "
+          f"{f['done'] - f['enabled']:.1f} s); the run ({f['run']['status']}, created {f['run']['items_created']}) "
+          f"lasted {float(f['run']['seconds']):.1f} s and made {f['run']['api_calls']} API calls by its own count")
+    print("   API calls by endpoint (the emulators' counters): count and per item, until the last comment was "
+          "created | for the whole run")
+    for app, calls, whole in (("jira", jira_calls, run_jira), ("gitlab", gl_calls, run_gl)):
+        for (method, route), count in sorted(whole.items(), key=lambda kv: -kv[1]):
+            part = calls.get((method, route), 0)
+            print(f"     {app:6s} {method:6s} {route:52s} {part:7d} {part / n:6.3f} | {count:7d} {count / n:6.3f}")
+    search_pages = math.ceil(n / f["jira"].max_results)
+    minimum = (search_pages + n * (1 + args.comments)) / n
+    print(f"   minimum the APIs allow: {search_pages} Jira search pages of {f['jira'].max_results} "
+          f"(Data Center's maxResults; the page carries every field, the comments included, and the "
+          f"marker property) + per item 1 GitLab issue create (the sync marker rides in the description: no "
+          f"separate write) + {args.comments} note creates (a new issue has no notes to list first) "
+          f"= {minimum:.3f} calls per item")
+    wall = f["done"] - f["enabled"]
+    busy = [(f["cpu_after"][i] - f["cpu_before"][i]) / wall for i in (0, 1)]
+    rss_mib = lambda v: f"{v / 2**20:.1f} MiB"  # noqa: E731
+    hooked, polled = f["hooked"], f["polled"]
+    rows = [
+        ("backfill throughput", f"{rate:.1f} items/s", ""),
+        ("GitLab create capacity (1 at a time, before / after)",
+         f"{f['before_probe']:.0f} / {f['after_probe']:.0f} creates/s",
+         f"the larger is the denominator; 8 at a time: {f['probe_parallel']:.0f}/s"),
+        ("engine items/s / emulator creates/s", f"{rate / denominator:.3f}", "aim >= 0.5"),
+        ("engine's GitLab creates/s / emulator creates/s", f"{rate * (1 + args.comments) / denominator:.3f}",
+         f"{1 + args.comments} creates per item: the load the engine puts on the app"),
+        ("API calls per item, until complete | whole run", f"{total / n:.2f} | {run_total / n:.2f}",
+         f"minimum {minimum:.2f}"),
+        ("the whole run (backfill + the pass over GitLab's new items)",
+         f"{float(f['run']['seconds']):.1f} s", f"{n / float(f['run']['seconds']):.1f} items/s"),
+        ("CPU busy during the backfill: tenant worker | emulators", f"{busy[0]:.0%} | {busy[1]:.0%}",
+         "of one core; otherwise the worker waits (PostgreSQL, the apps, a CPU)"),
+        ("peak RSS of the tenant worker, backfill", rss_mib(f["backfill_peak"]),
+         f"idle before {rss_mib(f['idle_rss'])}; whole run {rss_mib(f['peak_all'])} (VmHWM {rss_mib(f['hwm'])})"),
+        (f"webhook lag p50 / p99 ({len(hooked)} edits, {f['hook_missing']} missing)",
+         f"{percentile(hooked, 50):.3f} / {percentile(hooked, 99):.3f} s" if hooked else "-", "aim p99 < 1 s"),
+        (f"poll-only lag p50 / p99 ({len(polled)} edits, {f['poll_missing']} missing)",
+         f"{percentile(polled, 50):.3f} / {percentile(polled, 99):.3f} s" if polled else "-",
+         f"aim p99 < {POLL_INTERVAL} s interval + 1 s"),
+    ]
+    if f["restarted"]:
+        print("   NOTE: the tenant worker was restarted during the run: its RSS and CPU figures are partial")
+    print(f"\n   webhook deliveries by status: {dict(f['statuses'])}")
+    pr = f["poll_runs"]
+    print(f"   polling only: {pr['runs']} runs, {float(pr['mean'] or 0):.2f} s mean, {float(pr['longest'] or 0):.2f} s "
+          f"longest, {float(pr['seen'] or 0):.0f} items looked at per run (the overlap window re-reads recent changes)")
+    print(f"\n   {'figure':62s} {'value':21s} aim / note")
+    for name, value, note in rows:
+        print(f"   {name:62s} {value:21s} {note}")
+    print(f"\nreproduce: {COMMAND}" + (f" --items {n}" if n != 5000 else ""))
+
+
+if __name__ == "__main__":
+    main()
