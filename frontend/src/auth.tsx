@@ -55,8 +55,8 @@ export function RequireSignIn({ children }: { children: ReactNode }) {
     retry: false,
     // The shell carries a CSRF token exactly when this browser has a session: without one,
     // show the sign-in form at once instead of asking the API (and logging its 401).
-    initialData: boot.csrf ? undefined : null,
-    initialDataUpdatedAt: boot.csrf ? undefined : Date.now(),
+    initialData: boot.fromShell && !boot.csrf ? null : undefined,
+    initialDataUpdatedAt: boot.fromShell && !boot.csrf ? Date.now() : undefined,
   });
   useEffect(() => onUnauthorized(() => client.invalidateQueries({ queryKey: ME_KEY })), [client]);
   if (me.isPending) {

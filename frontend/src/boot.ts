@@ -6,6 +6,8 @@ export interface Boot {
   domain: string;
   csrf: string | null;
   nonce: string | undefined;
+  /** Whether the appliance's shell rendered this page (false in unit tests and Vite's own index.html). */
+  fromShell: boolean;
 }
 
 export function readBoot(doc: Document = document): Boot {
@@ -19,6 +21,7 @@ export function readBoot(doc: Document = document): Boot {
     csrf: data.csrf ?? null,
     // The nonce attribute is hidden from the DOM once parsed; the property keeps it.
     nonce: element?.nonce || undefined,
+    fromShell: element !== null,
   };
 }
 

@@ -53,7 +53,8 @@ class Emulators:
     jira_url: str
     gitlab: GitLabFake
     gitlab_url: str
-    gitlab_token: str
+    gitlab_token: str          # alice's: the one Tandem's connection uses
+    gitlab_bob_token: str      # bob's: a person editing in GitLab
     gitlab_project: object
 
 
@@ -85,9 +86,9 @@ def emulators() -> Iterator[Emulators]:
     gl.add_member(project, bob, DEVELOPER)
     for label in ("bug", "feature", "status::doing"):
         gl.add_label(project, label)
-    token = gl.add_token(alice)
+    token, bob_token = gl.add_token(alice), gl.add_token(bob)
     with serve_in_thread(jira.app) as jira_url, serve_in_thread(gl.app) as gitlab_url:
-        yield Emulators(jira, jira_url, gl, gitlab_url, token, project)
+        yield Emulators(jira, jira_url, gl, gitlab_url, token, bob_token, project)
 
 
 @contextlib.contextmanager
@@ -163,6 +164,9 @@ class Tab:
         page.get_by_role("button", name="Sign out").wait_for()
 
 
+OPEN_TABS: list[Tab] = []   # for the failure report (tests/e2e/conftest.py)
+
+
 def new_tab(browser, world: PanelWorld, slug: str | None) -> Tab:
     context = browser.new_context(ignore_https_errors=True, viewport=VIEWPORT)
     context.set_default_timeout(15_000)
@@ -171,6 +175,7 @@ def new_tab(browser, world: PanelWorld, slug: str | None) -> Tab:
     context.on("request", lambda request: tab.requests.append(request.url))
     page.on("console", lambda message: tab.errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: tab.errors.append(str(error)))
+    OPEN_TABS.append(tab)
     return tab
 
 

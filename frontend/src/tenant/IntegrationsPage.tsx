@@ -74,7 +74,7 @@ export function IntegrationsPage() {
                   </Table.Thead>
                   <Table.Tbody>
                     {list.items.map((item, index) => (
-                      <Row key={item.id} item={item} overview={overviews[index]?.data} connections={connections.data?.items ?? []} />
+                      <Row key={item.id} item={item} overview={overviews[index]?.data} connections={connections.data ?? []} />
                     ))}
                   </Table.Tbody>
                 </Table>

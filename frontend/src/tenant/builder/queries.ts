@@ -6,29 +6,16 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "../../api/client";
+import { useAllConnections } from "../../lib/connections";
 import type { Description, RemoteUser, Suggestions } from "./logic";
 
-export type Connection = Schemas["ConnectionOut"];
+export type { Connection } from "../../lib/connections";
 export type Container = Schemas["Container"];
 
 const DISCOVERY = { staleTime: 5 * 60_000, refetchOnWindowFocus: false, retry: false } as const;
 
-/** Every connection of the tenant (all pages: a tenant has few). */
-export function useConnections() {
-  return useQuery({
-    queryKey: ["connections", "all"],
-    queryFn: async () => {
-      const all: Connection[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await unwrap(api.GET("/api/v1/connections", { params: { query: { limit: 200, cursor } } }));
-        all.push(...page.items);
-        cursor = page.next_cursor ?? undefined;
-      } while (cursor);
-      return all;
-    },
-  });
-}
+/** Every connection of the tenant (shared with the other pages). */
+export const useConnections = useAllConnections;
 
 export function useContainers(connectionId: string) {
   return useQuery({

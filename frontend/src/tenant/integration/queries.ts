@@ -6,6 +6,7 @@
  */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap } from "../../api/client";
+import { useAllConnections } from "../../lib/connections";
 import { sideNames, type SideNames } from "./sides";
 
 export const POLL_MS = 4000;
@@ -37,19 +38,13 @@ export function useSeries(id: number, hours: number) {
   });
 }
 
-/** The tenant's connections (to name the sides); one page of the most the API gives. */
-export function useConnections() {
-  return useQuery({
-    queryKey: ["connections", "all"],
-    queryFn: () => unwrap(api.GET("/api/v1/connections", { params: { query: { limit: 200 } } })),
-    staleTime: 60_000,
-  });
-}
+/** The tenant's connections (to name the sides). */
+export const useConnections = useAllConnections;
 
 /** The sides' names, once the integration is loaded ("Side A"/"Side B" until the connections are). */
 export function useSideNames(spec: Parameters<typeof sideNames>[0] | undefined): SideNames | null {
   const connections = useConnections();
-  return spec ? sideNames(spec, connections.data?.items ?? []) : null;
+  return spec ? sideNames(spec, connections.data ?? []) : null;
 }
 
 /** Refresh everything on the integration's page (after an action). */
