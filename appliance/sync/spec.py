@@ -30,6 +30,9 @@ class _Model(BaseModel):
 class Side(_Model):
     connection_id: int = Field(gt=0)
     container: str = Field(min_length=1)
+    label: str | None = Field(default=None, max_length=300,
+                              description="What people call the container (\"Widgets (acme/widgets)\"), as the app "
+                                          "named it when the side was chosen; shown by the panel, never used to sync.")
 
 
 class TypeMapping(_Model):
@@ -176,6 +179,6 @@ class IntegrationSpec(_Model):
 
     @model_validator(mode="after")
     def _distinct_sides(self) -> IntegrationSpec:
-        if self.side_a == self.side_b:
+        if (self.side_a.connection_id, self.side_a.container) == (self.side_b.connection_id, self.side_b.container):
             raise ValueError("side_a and side_b are the same container")
         return self

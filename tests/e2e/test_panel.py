@@ -172,10 +172,13 @@ def test_the_builder_previews_then_enables_and_items_arrive(world, browser, stat
         card = page.locator(".mantine-Card-root").filter(has=page.get_by_role("heading", name=f"Side {side}"))
         card.get_by_text("item types,").wait_for(timeout=SYNC_SECONDS * 1000)
     tab.shot("20-builder-sides")
-    for number, step in enumerate(("types", "fields", "values"), 21):
+    for number, step in enumerate(("types", "fields"), 21):
         page.get_by_role("button", name="Next").click()
         tab.shot(f"{number}-builder-{step}")
+    page.get_by_role("button", name="Next").click()
     page.get_by_label("Status on side B for Done").wait_for(timeout=SYNC_SECONDS * 1000)
+    page.get_by_text("Reading the people").wait_for(state="detached", timeout=SYNC_SECONDS * 1000)
+    tab.shot("23-builder-values")
     page.get_by_role("button", name="Next").click()
     page.get_by_label("Full history").check()
     page.get_by_label("Hold it for a person to decide (conflict inbox)").check()
@@ -191,6 +194,9 @@ def test_the_builder_previews_then_enables_and_items_arrive(world, browser, stat
     page.get_by_role("button", name="Enable", exact=True).click()
     page.wait_for_url(re.compile(r".*/integrations/\d+$"))
     state.integration = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    # The sides by the names the apps gave the projects when they were picked.
+    page.get_by_text("Project (PROJ)").first.wait_for()
+    page.get_by_text("Widgets (acme/widgets)").first.wait_for()
 
     wait_until(lambda: len(world.apps.gitlab_project.issues) == 3, "3 GitLab issues")
     page.get_by_role("tab", name="Linked items").click()

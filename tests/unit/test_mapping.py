@@ -99,3 +99,15 @@ def test_a_reverse_map_survives_the_json_round_trip_of_the_spec():
     mapping = FieldMapping.model_validate(status(reverse_map={"opened": "To Do", "reopened": 3}))
     again = FieldMapping.model_validate_json(mapping.model_dump_json())
     assert again.reverse_map == {"opened": "To Do", "reopened": 3}
+
+
+def test_a_sides_label_is_display_only():
+    base = {"type_mappings": [{"a_type": "Bug", "b_type": "issue"}]}
+    labelled = IntegrationSpec.model_validate({
+        **base, "side_a": {"connection_id": 1, "container": "10000", "label": "Project (PROJ)"},
+        "side_b": {"connection_id": 2, "container": "7"}})
+    assert labelled.side_a.label == "Project (PROJ)" and labelled.side_b.label is None
+    # Two labels do not make the same container two sides.
+    with pytest.raises(ValidationError, match="same container"):
+        IntegrationSpec.model_validate({**base, "side_a": {"connection_id": 1, "container": "7", "label": "x"},
+                                        "side_b": {"connection_id": 1, "container": "7", "label": "y"}})

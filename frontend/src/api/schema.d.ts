@@ -2331,6 +2331,12 @@ export interface components {
             connection_id: number;
             /** Container */
             container: string;
+            /**
+             * Label
+             * @description What people call the container ("Widgets (acme/widgets)"), as the app named it when the side was chosen; shown by the panel, never used to sync.
+             * @default null
+             */
+            label?: string | null;
         };
         /**
          * Start

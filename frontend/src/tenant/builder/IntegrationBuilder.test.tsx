@@ -171,7 +171,8 @@ describe("the builder", () => {
     const [create] = sent("POST", "/api/v1/integrations");
     const body = create.body as { name: string; enabled: boolean; spec: Spec };
     expect(body.enabled).toBe(false);
-    expect(body.spec.side_b).toEqual({ connection_id: 2, container: "7" });
+    // The label the app gave the project travels with the spec, for display.
+    expect(body.spec.side_b).toEqual({ connection_id: 2, container: "7", label: "Widgets (acme/widgets)" });
     expect(body.spec.type_mappings).toEqual([{ a_type: "Bug", b_type: "issue", a_labels: [], b_labels: ["bug"] }]);
     expect(body.spec.field_mappings?.map((m) => [m.a_field, m.direction, m.value_map])).toEqual([
       ["title", "a_to_b", null], ["status", "both", { "To Do": "opened", Done: "closed" }],

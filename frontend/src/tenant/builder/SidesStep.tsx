@@ -54,7 +54,8 @@ function SidePicker({ side, list, form, change, errors, description }: {
   // A different side means different types, fields and values: the rows made for the old one go.
   const setSide = (connectionId: string, container: string) =>
     change((draft) => {
-      draft[key] = { connectionId, container };
+      const chosen = (containers.data?.containers ?? []).find((c) => c.id === container);
+      draft[key] = { connectionId, container, label: chosen ? `${chosen.name} (${chosen.key})` : undefined };
       draft.types = [];
       draft.fields = [];
       draft.users.pairs = [];

@@ -64,6 +64,15 @@ describe("spec <-> form", () => {
     expect(spec.start).toEqual({ mode: "new", since: null });
   });
 
+  it("keeps the sides' labels (display only) through a round trip, and leaves them out when unknown", () => {
+    const form = filled();
+    form.sideB = { connectionId: "2", container: "7", label: "Widgets (acme/widgets)" };
+    const { spec } = formToSpec(form);
+    expect(spec.side_b).toEqual({ connection_id: 2, container: "7", label: "Widgets (acme/widgets)" });
+    expect(specToForm(spec, "x").sideB.label).toBe("Widgets (acme/widgets)");
+    expect(formToSpec(filled()).spec.side_a).not.toHaveProperty("label");
+  });
+
   it("turns a start date into a UTC timestamp, only when the mode is 'since'", () => {
     const form = filled();
     form.start = { mode: "since", since: "2026-03-01" };

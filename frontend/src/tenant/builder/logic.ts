@@ -27,6 +27,8 @@ export type SideKey = "a" | "b";
 export interface SideForm {
   connectionId: string;
   container: string;
+  /** The container as the app names it ("Widgets (acme/widgets)"), kept in the spec for display. */
+  label?: string;
 }
 
 export interface TypeRow {
@@ -119,8 +121,8 @@ const text = (value: unknown): string => (value === null || value === undefined 
 export function specToForm(spec: Spec, name: string): FormState {
   const form = emptyForm();
   form.name = name;
-  form.sideA = { connectionId: String(spec.side_a.connection_id), container: spec.side_a.container };
-  form.sideB = { connectionId: String(spec.side_b.connection_id), container: spec.side_b.container };
+  form.sideA = { connectionId: String(spec.side_a.connection_id), container: spec.side_a.container, label: spec.side_a.label ?? undefined };
+  form.sideB = { connectionId: String(spec.side_b.connection_id), container: spec.side_b.container, label: spec.side_b.label ?? undefined };
   form.types = spec.type_mappings.map((t) => ({
     aType: t.a_type, bType: t.b_type, aLabels: [...(t.a_labels ?? [])], bLabels: [...(t.b_labels ?? [])],
   }));
@@ -192,8 +194,8 @@ export function formToSpec(form: FormState): { spec: Spec; fieldRows: number[] }
     });
   });
   const spec: Spec = {
-    side_a: { connection_id: Number(form.sideA.connectionId), container: form.sideA.container },
-    side_b: { connection_id: Number(form.sideB.connectionId), container: form.sideB.container },
+    side_a: { connection_id: Number(form.sideA.connectionId), container: form.sideA.container, ...(form.sideA.label ? { label: form.sideA.label } : {}) },
+    side_b: { connection_id: Number(form.sideB.connectionId), container: form.sideB.container, ...(form.sideB.label ? { label: form.sideB.label } : {}) },
     type_mappings: form.types.map((t) => ({ a_type: t.aType, b_type: t.bType, a_labels: t.aLabels, b_labels: t.bLabels })),
     field_mappings: fieldMappings,
     users: {

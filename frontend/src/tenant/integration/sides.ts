@@ -29,6 +29,7 @@ export function sideNames(spec: Spec, connections: readonly Connection[]): SideN
   const b = find(spec.side_b.connection_id);
   const sameKind = !!a && !!b && a.kind === b.kind;
   const info = (side: Side, connection: Connection | undefined, container: string): SideInfo => {
+    // `container` is the label the builder stored ("Widgets (acme/widgets)"), else the app's id.
     const fallback = `Side ${side.toUpperCase()}`;
     const app = connection ? APP_NAME[connection.kind] ?? connection.kind : fallback;
     return {
@@ -38,7 +39,8 @@ export function sideNames(spec: Spec, connections: readonly Connection[]): SideN
       connection: connection?.name ?? `connection ${side === "a" ? spec.side_a.connection_id : spec.side_b.connection_id}`,
     };
   };
-  return { a: info("a", a, spec.side_a.container), b: info("b", b, spec.side_b.container) };
+  return { a: info("a", a, spec.side_a.label ?? spec.side_a.container),
+    b: info("b", b, spec.side_b.label ?? spec.side_b.container) };
 }
 
 /** "Jira → GitLab" for a direction the API names "a_to_b"; "" for none. */
