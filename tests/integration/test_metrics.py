@@ -78,7 +78,7 @@ async def test_requests_are_counted_by_route_template(aiohttp_client, data_dir, 
     for item_id in ("1", "2", "3"):
         assert (await client.get(f"/test/items/{item_id}", headers=CONSOLE)).status == 200
     assert (await client.get("/test/items/4", headers={"Host": "x.y.tandem.test"})).status == 404
-    assert (await client.get("/no/such/path", headers=CONSOLE)).status == 404
+    assert (await client.get("/api/no/such/path", headers=CONSOLE)).status == 404
     assert (await client.request("PROPFIND", "/test/items/5", headers=CONSOLE)).status == 405
     after_response = await client.get("/-/metrics")
     text = await after_response.text()
@@ -94,7 +94,7 @@ async def test_requests_are_counted_by_route_template(aiohttp_client, data_dir, 
     assert value(after, "http_request_duration_seconds_sum", route=route, method="GET") > 0
     assert moved("http_requests_total", route="unmatched", method="other", status="405") == 1
     # Never the raw path or method: clients cannot create series.
-    assert "/test/items/1" not in text and "/no/such/path" not in text and "PROPFIND" not in text
+    assert "/test/items/1" not in text and "/api/no/such/path" not in text and "PROPFIND" not in text
     # The scrape before this one was counted too.
     assert value(after, "http_requests_total", route="/-/metrics", method="GET", status="200") >= 1
 
@@ -132,7 +132,7 @@ async def test_only_allowed_clients_may_read_the_metrics(aiohttp_client, data_di
     else:
         # The usual 404: the same as for any path that does not exist.
         assert response.status == 404
-        usual = await client.get("/no/such/path", headers=CONSOLE)
+        usual = await client.get("/api/no/such/path", headers=CONSOLE)
         assert await response.read() == await usual.read()
 
 

@@ -86,7 +86,7 @@ def assert_secure(response) -> str:
     ("GET", "/-/ready", {}, 503),                          # no database
     ("GET", "/test/page", {"Host": "x.acme.tandem.test"}, 404),   # the host router's 404
     ("GET", "/test/page", {"Host": "acme.tandem.test"}, 503),     # tenant list unreadable
-    ("GET", "/no/such/path", CONSOLE, 404),
+    ("GET", "/api/no/such/path", CONSOLE, 404),
     ("POST", "/-/health", {}, 405),
     ("GET", "/test/broken", CONSOLE, 500),
     ("GET", "/test/stream", CONSOLE, 200),
