@@ -5,7 +5,9 @@ Called by the engine for a pair it looks at, when the integration's `comments.en
 Copies: each comment not yet paired (and not one of Tandem's own copies: those carry a marker of
 this pair's comment intents) is copied to the other side with an intent + marker first, so a
 crash between the create and its record is healed by finding the marker instead of copying
-again. The copy names the author in a first line ("*Bob wrote:*").
+again. The copy names the author in a first line ("*Bob wrote:*"). Mentions in a text going to
+the other side are mapped to that side's users (Mapper.rich_text), and the two texts agree when
+A's text so mapped is B's.
 
 Edits: a pair keeps the body of each side as last synced (base_a / base_b, as read back from
 that side, so a side's own rich-text conversion never reads as an edit). A side whose body
@@ -102,7 +104,7 @@ async def _copy(engine: Engine, link: Link, side: str, comment: Comment, by_mark
         intent = await engine.store.add_intent("comment", side, comment.id, link.id)
     made = 0
     if copy is None:
-        body = author_line(comment.author.name) + comment.body
+        body = author_line(comment.author.name) + (engine.mapper.rich_text(comment.body, side) or "")
         copy = await engine._call(other, lambda c: c.add_comment(target.container, link.item_id(other), body,
                                                                   intent.marker))
         if engine.fault:
@@ -152,7 +154,7 @@ async def _sync_pair(engine: Engine, link: Link, pair: asyncpg.Record, a: Commen
     if not changed:
         return
     flows = engine.spec.comments.direction
-    if texts["a"] == texts["b"]:
+    if engine.mapper.rich_text(texts["a"], "a", texts["b"]) == texts["b"]:
         await engine.store.save_comment_pair(pair["id"], a.body, b.body, "active", engine.run_id, link, None)
         await engine.store.close_conflict(link, field)
         return
@@ -187,7 +189,7 @@ async def _write(engine: Engine, link: Link, pair: asyncpg.Record, current: dict
     outcomes = []
     targets = [other, source] if also_winner else [other]
     for to in targets:
-        text = texts[source]
+        text = texts[source] if to == source else engine.mapper.rich_text(texts[source], source, texts[to]) or ""
         body = author_line(original.author.name) + text if to == copy_side else text
         s = engine._side_map[to]
         comment_id = pair[f"{to}_id"]

@@ -54,8 +54,8 @@ from appliance.errors import TandemError
 from appliance.sync import item_types, merge
 from appliance.sync.attachments import sync_attachments
 from appliance.sync.comments import sync_comments
-from appliance.sync.mapping import OTHER, Directory, Mapper
-from appliance.sync.spec import USER_FIELDS, IntegrationSpec, TypeMapping
+from appliance.sync.mapping import OTHER, Directory, Mapper, uses_users
+from appliance.sync.spec import IntegrationSpec, TypeMapping
 from appliance.sync.store import ConflictRow, Event, Link, Store
 
 log = logging.getLogger(__name__)
@@ -257,9 +257,8 @@ class Engine:
             raise
 
     async def _load_directories(self) -> None:
-        uses_users = any(m.a_field in USER_FIELDS or m.b_field in USER_FIELDS for m in self.spec.field_mappings)
         for name, side in self._side_map.items():
-            if uses_users:
+            if uses_users(self.spec):
                 users = await self._call(name, lambda c, s=side: c.list_users(s.container))
                 side.directory = Directory(users)
         self.mapper = Mapper(self.spec, {n: s.directory for n, s in self._side_map.items()})
@@ -535,9 +534,9 @@ class Engine:
                 to = "b" if d.action == merge.A_TO_B else "a"
                 source_value = d.a_value if to == "b" else d.b_value
                 target_field = self.mapper.field_of(d.mapping, to)
-                # A's current value: what of it already maps to B's value stays (FieldMapping).
+                # The target's current value: what of it already maps stays (Mapper.translate).
                 value = self.mapper.translate(d.mapping, source_value, OTHER[to],
-                                              current=d.a_value if to == "a" else None)
+                                              current=d.a_value if to == "a" else d.b_value)
                 changes[to][target_field] = self.mapper.write_value(to, target_field, value, tms[to] or fallback)
         for side, item in (("a", a_item), ("b", b_item)):
             if final[side] != item_types.value(self.mapper, side, item):

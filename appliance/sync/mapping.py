@@ -12,7 +12,9 @@ side: value maps (per element for lists, defaults for unmapped values) and users
 last; a user with no counterpart and no default is dropped). B -> A follows the value map
 backwards as FieldMapping documents: when several A values map to one B value, A's current value
 is kept if it already maps there (`current`), else `reverse_map` decides, else the first of them
-in sorted order: never the order the map happens to be stored in. `Mapper.write_value` turns a
+in sorted order: never the order the map happens to be stored in. Rich text (description) keeps
+its text and has its mentions mapped to the same users, without the defaults (`Mapper.rich_text`,
+appliance.sync.mentions). `Mapper.write_value` turns a
 comparable value into what Connector.create_item / update_item take (labels gain the type
 labels of the pair's type mapping).
 """
@@ -23,9 +25,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from appliance.connectors.base import Item, UserRef
+from appliance.sync import mentions
 from appliance.sync.spec import USER_FIELDS, FieldMapping, IntegrationSpec, TypeMapping
 
 OTHER = {"a": "b", "b": "a"}
+#: Fields holding rich text (Markdown): their mentions are mapped through the users.
+RICH_TEXT_FIELDS = frozenset({"description"})
+
+
+def uses_users(spec: IntegrationSpec) -> bool:
+    """Whether syncing under `spec` maps users (so the engine loads both sides' directories):
+    a user field is mapped, or text that can mention people (rich text, comments) is synced."""
+    fields = {f for m in spec.field_mappings for f in (m.a_field, m.b_field)}
+    return bool(fields & (USER_FIELDS | RICH_TEXT_FIELDS)) or spec.comments.enabled
 
 
 class Directory:
@@ -34,14 +46,26 @@ class Directory:
 
     def __init__(self, users: Iterable[UserRef] = ()):
         self.by_key: dict[str, dict[str, Any]] = {}
+        self.by_mention: dict[str, dict[str, Any]] = {}
         for user in users:
             ref = user.to_dict()
             for key in (user.email, user.login):
                 if key:
                     self.by_key.setdefault(key.lower(), ref)
+            self.by_mention.setdefault(mention_key(ref).lower(), ref)
 
     def find(self, key: str | None) -> dict[str, Any] | None:
         return self.by_key.get(key.lower()) if key else None
+
+    def find_mentioned(self, login: str) -> dict[str, Any] | None:
+        """The user that rich text of this side mentions as ``@login`` (`mention_key`)."""
+        return self.by_mention.get(login.lower())
+
+
+def mention_key(user: dict[str, Any]) -> str:
+    """How rich text mentions `user` (``@key``): the login where the app has one (GitLab, Jira
+    Server / Data Center), else the id (Jira Cloud accountId)."""
+    return user.get("login") or str(user["id"])
 
 
 def _user(value: Any) -> dict[str, Any] | None:
@@ -149,23 +173,51 @@ class Mapper:
                 out.append(kept)
         return out
 
-    def _map_user(self, user: dict[str, Any], from_side: str) -> dict[str, Any] | None:
-        to_side = OTHER[from_side]
+    def _counterpart(self, user: dict[str, Any], from_side: str) -> dict[str, Any] | None:
+        """The other side's user for `user`: explicit map first, then the match key; None if none."""
         users = self.spec.users
-        directory = self.directories[to_side]
+        directory = self.directories[OTHER[from_side]]
         key = user.get(users.match)
         explicit = dict(users.map) if from_side == "a" else {v: k for k, v in users.map.items()}
         for candidate in (explicit.get(user.get("email") or ""), explicit.get(user.get("login") or ""), key):
             found = directory.find(candidate)
             if found:
                 return _user(found)
-        default = users.default_b if to_side == "b" else users.default_a
-        return _user(directory.find(default))
+        return None
+
+    def _map_user(self, user: dict[str, Any], from_side: str) -> dict[str, Any] | None:
+        found = self._counterpart(user, from_side)
+        if found:
+            return found
+        to_side = OTHER[from_side]
+        default = self.spec.users.default_b if to_side == "b" else self.spec.users.default_a
+        return _user(self.directories[to_side].find(default))
+
+    def mention_counterpart(self, login: str, from_side: str) -> str | None:
+        """How the other side mentions the person `from_side`'s rich text mentions as ``@login``;
+        None when they have no counterpart. The default users never apply: a mention of
+        someone else would be worse than text. A login missing from `from_side`'s directory
+        (list_users may list only a project's members) still maps by an explicit pair or, when
+        users match by login, by the login itself."""
+        user = self.directories[from_side].find_mentioned(login) or {"id": login, "login": login}
+        found = self._counterpart(user, from_side)
+        return mention_key(found) if found else None
+
+    def rich_text(self, text: str | None, from_side: str, current: str | None = None) -> str | None:
+        """Rich text (Markdown) of `from_side` for the other side: mentions mapped through the
+        users (appliance.sync.mentions); `current`, the other side's text now, keeps its mentions
+        of people `from_side` has no counterpart of (they came over as text)."""
+        to_side = OTHER[from_side]
+        keep = [login for login in mentions.mentioned(current)
+                if self.mention_counterpart(login, to_side) is None]
+        return mentions.translate(text, lambda login: self.mention_counterpart(login, from_side), keep)
 
     def translate(self, mapping: FieldMapping, value: Any, from_side: str, current: Any = None) -> Any:
-        """`value` (comparable, on `from_side`) as the other side's comparable value. `current`
-        (B -> A only): A's comparable value now; what of it already maps to `value` is kept
-        (FieldMapping), so writing the result changes only what B's change calls for."""
+        """`value` (comparable, on `from_side`) as the other side's comparable value. `current`:
+        the other side's comparable value now. B -> A through a value map, what of it already
+        maps to `value` is kept (FieldMapping), so writing the result changes only what B's
+        change calls for; for rich text, its mentions of people `from_side` cannot name stay
+        mentions (`rich_text`)."""
         to_side = OTHER[from_side]
         target_field = self.field_of(mapping, to_side)
         if value is None:
@@ -180,6 +232,9 @@ class Mapper:
                 unique = {u["id"]: u for u in mapped}
                 return self.comparable(to_side, target_field, list(unique.values()))
             return mapped[0] if mapped else None
+        if self.field_of(mapping, from_side) in RICH_TEXT_FIELDS and mapping.value_map is None:
+            return self.comparable(to_side, target_field,
+                                   self.rich_text(value, from_side, current if isinstance(current, str) else None))
         if from_side == "b" and mapping.value_map is not None:
             return self.comparable(to_side, target_field, self._keep_current(mapping, value, current))
         if isinstance(value, list):

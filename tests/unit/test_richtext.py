@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.richtext import MentionMap, from_adf, from_jira_wiki, normalise, to_adf, to_jira_wiki
+from appliance.sync import mentions
 
 
 class ServerUsers:
@@ -566,6 +567,43 @@ def test_mentions_of_unknown_users_degrade_to_text():
         {"type": "text", "text": " and @carol"},
     ]
     assert from_adf(adf, known) == "@alice and \\@carol"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Mentions carried between two apps' users (appliance.sync.mentions, used by the sync engine).
+
+A_TO_B = {"alice": "alice", "bob.smith": "bsmith"}  # c_3 and dev-ops have no counterpart on B
+B_TO_A = {b: a for a, b in A_TO_B.items()}
+
+
+def test_mentions_map_to_the_other_sides_users_and_unknown_ones_become_text():
+    md = "# Plan @bob.smith\n\n- ask @alice\n- and @c_3\n\n```\n@alice in code\n```\n\n[@alice](https://x.test/)"
+    b = mentions.translate(md, A_TO_B.get)
+    assert b == ("# Plan @bsmith\n\n- ask @alice\n- and \\@c\\_3\n\n```\n@alice in code\n```\n\n"
+                 "[@alice](https://x.test/)")
+    assert mentions.mentioned(b) == {"bsmith", "alice"}
+    # Back on A, c_3 is a mention again only where A's own text had it.
+    assert mentions.translate(b, B_TO_A.get, restore={"c_3"}) == md
+    assert mentions.translate(b, B_TO_A.get) == md.replace("@c_3", "\\@c\\_3")
+    # Text that merely looks like a login stays text: e-mail addresses, words, marked text.
+    assert mentions.translate("mail c\\_3@x.test or **\\@c\\_3**", B_TO_A.get, restore={"c_3"}) == \
+        "mail c\\_3@x.test or **\\@c\\_3**"
+    assert mentions.translate("no mentions *here*", B_TO_A.get) == "no mentions *here*"
+
+
+@PROPERTY
+@given(DOC)
+def test_mention_round_trips_between_apps_neither_grow_nor_degrade(doc):
+    a = normalise(doc)
+    b = mentions.translate(a, A_TO_B.get)
+    assert b == normalise(b)
+    assert mentions.mentioned(b) == {A_TO_B[u] for u in mentions.mentioned(a) if u in A_TO_B}
+    if "\\@" in a:        # text "@login" of A's own: restore may make it a mention, by design
+        return
+    unknown = {u for u in mentions.mentioned(a) if u not in A_TO_B}
+    back = mentions.translate(b, B_TO_A.get, restore=unknown)
+    assert back == a
+    assert mentions.translate(back, A_TO_B.get, restore=mentions.mentioned(b) - set(B_TO_A)) == b
 
 
 # ---------------------------------------------------------------------------------------------------
