@@ -231,9 +231,12 @@ def test_an_edit_of_a_status_mapping_shows_what_changes_and_is_saved(world, brow
     select.select_option(values[0])
     page.get_by_role("button", name="Step 6: Review").click()
     page.get_by_text("What this edit changes").wait_for()
+    # The edit's dry run, before anything is saved.
+    page.get_by_role("button", name="Preview changes").click()
+    page.get_by_text(re.compile(r"The next run would")).wait_for(timeout=SYNC_SECONDS * 1000)
     tab.shot("30-builder-edit-diff")
     page.get_by_role("button", name="Save changes").click()
-    page.wait_for_url(re.compile(rf".*/integrations/{state.integration}(/.*)?$"))
+    page.wait_for_url(re.compile(rf".*/integrations/{state.integration}$"))   # saved: back on its page
     status, integration = api(tab, "GET", f"/api/v1/integrations/{state.integration}")
     assert status == 200
     status_map = next(m for m in integration["spec"]["field_mappings"] if m["a_field"] == "status")
