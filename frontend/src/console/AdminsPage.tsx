@@ -12,6 +12,7 @@ import { applyApiErrors } from "../lib/forms";
 import { useCursorList } from "../lib/paging";
 import { AccountBadges } from "../shared/AccountBadges";
 import { OneTimeSecret } from "../shared/OneTimeSecret";
+import { LoadMore } from "../components/LoadMore";
 
 type Admin = Schemas["AdminOut"];
 const KEY = ["cluster-admins"];
@@ -50,11 +51,7 @@ export function AdminsPage() {
           </Table.ScrollContainer>
         )}
       </QueryState>
-      {list.hasMore && (
-        <Button variant="default" mt="md" onClick={list.more} loading={list.loadingMore}>
-          Load more admins
-        </Button>
-      )}
+      <LoadMore list={list} label="Load more admins" />
       <NewAdminModal opened={adding} onClose={() => setAdding(false)} />
     </>
   );

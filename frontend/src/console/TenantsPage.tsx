@@ -11,6 +11,7 @@ import { formatRelative } from "../lib/format";
 import { useCursorList } from "../lib/paging";
 import { NewTenantModal } from "./NewTenantModal";
 import { lastError, TENANT_COLOR, WORKER_COLOR } from "./workerState";
+import { LoadMore } from "../components/LoadMore";
 
 type Tenant = Schemas["TenantOut"];
 type StateFilter = "all" | Tenant["state"];
@@ -76,11 +77,7 @@ export function TenantsPage() {
             )
           }
         </QueryState>
-        {list.hasMore && (
-          <Button variant="default" w="fit-content" onClick={list.more} loading={list.loadingMore}>
-            Load more tenants
-          </Button>
-        )}
+        <LoadMore list={list} label="Load more tenants" />
       </Stack>
       <NewTenantModal opened={creating} onClose={() => setCreating(false)} />
     </>

@@ -8,6 +8,7 @@ import { QueryState } from "../components/QueryState";
 import { formatDateTime, formatRelative } from "../lib/format";
 import { useCursorList } from "../lib/paging";
 import { ACTION_SUGGESTIONS, auditQuery, describeDetails, NO_FILTERS, type AuditFilters } from "./auditFilters";
+import { LoadMore } from "../components/LoadMore";
 
 /**
  * The realm's audit log (the cluster's on the console, the tenant's on its host), newest
@@ -93,11 +94,7 @@ export function AuditPage() {
             )
           }
         </QueryState>
-        {list.hasMore && (
-          <Button variant="default" w="fit-content" onClick={list.more} loading={list.loadingMore}>
-            Load older entries
-          </Button>
-        )}
+        <LoadMore list={list} label="Load older entries" />
       </Stack>
     </>
   );

@@ -8,6 +8,7 @@ import { QueryState } from "../components/QueryState";
 import { useCursorList } from "../lib/paging";
 import { AddConnectionModal } from "./connections/AddConnectionModal";
 import { ConnectionCard } from "./connections/ConnectionCard";
+import { LoadMore } from "../components/LoadMore";
 
 /** The workspace's connections to Jira and GitLab: one card each; editors add, test, edit, rotate, delete. */
 export function ConnectionsPage() {
@@ -35,11 +36,7 @@ export function ConnectionsPage() {
           )
         }
       </QueryState>
-      {list.hasMore && (
-        <Button variant="default" mt="md" onClick={list.more} loading={list.loadingMore}>
-          Load more connections
-        </Button>
-      )}
+      <LoadMore list={list} label="Load more connections" />
       {editable && (
         <AddConnectionModal
           opened={adding}

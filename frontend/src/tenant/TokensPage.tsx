@@ -11,6 +11,7 @@ import { useCursorList } from "../lib/paging";
 import { ConfirmModal } from "../shared/ConfirmModal";
 import { NewTokenModal } from "./tokens/NewTokenModal";
 import { TOKEN_COLOR, tokenState } from "./tokens/tokenState";
+import { LoadMore } from "../components/LoadMore";
 
 type Token = Schemas["TokenOut"];
 
@@ -63,11 +64,7 @@ export function TokensPage() {
             )
           }
         </QueryState>
-        {list.hasMore && (
-          <Button variant="default" w="fit-content" onClick={list.more} loading={list.loadingMore}>
-            Load older tokens
-          </Button>
-        )}
+        <LoadMore list={list} label="Load older tokens" />
       </Stack>
       <NewTokenModal opened={creating} onClose={() => setCreating(false)} />
     </>

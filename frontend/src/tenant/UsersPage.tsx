@@ -8,6 +8,7 @@ import { useCursorList } from "../lib/paging";
 import { NewUserModal } from "./users/NewUserModal";
 import { ROLES, type Role } from "./users/roles";
 import { UserRow } from "./users/UserRow";
+import { LoadMore } from "../components/LoadMore";
 
 /** The workspace's users (admins only): create with a role, change roles, disable, unlock, reset passwords, delete. */
 export function UsersPage() {
@@ -58,11 +59,7 @@ export function UsersPage() {
             )
           }
         </QueryState>
-        {list.hasMore && (
-          <Button variant="default" w="fit-content" onClick={list.more} loading={list.loadingMore}>
-            Load more users
-          </Button>
-        )}
+        <LoadMore list={list} label="Load more users" />
       </Stack>
       <NewUserModal opened={creating} onClose={() => setCreating(false)} />
     </>

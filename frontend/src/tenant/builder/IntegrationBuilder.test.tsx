@@ -3,10 +3,9 @@
  * the appliance is sent as a result. (The real appliance is driven by the browser tests.)
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { MantineProvider } from "@mantine/core";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { MemoryRouter, Route, Routes } from "react-router";
+import { cleanup, fireEvent, screen, waitFor } from "@testing-library/react";
+import { Route } from "react-router";
+import { renderAt } from "../../testing/renderAt";
 
 type Handler = (method: string, path: string, body: unknown) => [number, unknown] | undefined;
 const net = vi.hoisted(() => {
@@ -100,20 +99,11 @@ function appliance(options: { rejectCreate?: boolean; existing?: Spec } = {}) {
 }
 
 function show(path: string) {
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  render(
-    <MantineProvider>
-      <QueryClientProvider client={client}>
-        <MemoryRouter initialEntries={[path]}>
-          <Routes>
-            <Route path="/integrations/new" element={<IntegrationBuilder />} />
-            <Route path="/integrations/:id/edit" element={<IntegrationBuilder />} />
-            <Route path="/integrations/:id" element={<p>Integration page</p>} />
-          </Routes>
-        </MemoryRouter>
-      </QueryClientProvider>
-    </MantineProvider>,
-  );
+  renderAt(path, [
+    <Route key="new" path="/integrations/new" element={<IntegrationBuilder />} />,
+    <Route key="edit" path="/integrations/:id/edit" element={<IntegrationBuilder />} />,
+    <Route key="page" path="/integrations/:id" element={<p>Integration page</p>} />,
+  ]);
 }
 
 const pick = async (label: string, value: string) => {

@@ -4,10 +4,9 @@
  * (The real appliance is driven by the browser tests.)
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { MantineProvider } from "@mantine/core";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { MemoryRouter, Route, Routes } from "react-router";
+import { cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { Route } from "react-router";
+import { renderAt } from "../../testing/renderAt";
 
 type Handler = (method: string, path: string, body: unknown) => [number, unknown] | undefined;
 const net = vi.hoisted(() => {
@@ -81,20 +80,8 @@ function appliance(role: "viewer" | "editor") {
 }
 
 function show(path: string) {
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  render(
-    <MantineProvider>
-      <QueryClientProvider client={client}>
-        <MemoryRouter initialEntries={[path]}>
-          <RequireSignIn>
-            <Routes>
-              <Route path="/integrations/:id/*" element={<IntegrationPage />} />
-            </Routes>
-          </RequireSignIn>
-        </MemoryRouter>
-      </QueryClientProvider>
-    </MantineProvider>,
-  );
+  renderAt(path, <Route path="/integrations/:id/*" element={<IntegrationPage />} />,
+    (routes) => <RequireSignIn>{routes}</RequireSignIn>);
 }
 
 const sent = (method: string, path: string) => net.calls.filter((c) => c.method === method && c.path === path).map((c) => c.body);
