@@ -34,6 +34,7 @@ from appliance.config import load_config  # noqa: E402
 from appliance.identifiers import quote_ident  # noqa: E402
 from appliance.keys import ensure_key  # noqa: E402
 from appliance.proc import pss_bytes, rss_bytes  # noqa: E402
+from tests.bench.common import stop, wait  # noqa: E402
 from tests.harness import (ROOT, PostgresServer, descendants, free_port, https_get, run_sync,  # noqa: E402
                            world_dir)
 
@@ -97,25 +98,6 @@ class Cluster:
 def tenant_workers(pid: int) -> dict[str, int]:
     return {cmd.split("tandem: tenant ", 1)[1]: child for child, _, cmd in descendants(pid)
             if cmd.startswith("tandem: tenant ")}
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def wait(predicate, timeout: float, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError("benchmark condition not reached")
 
 
 def bench_start(cluster: Cluster, binary: bool, count: int) -> tuple[float, float]:

@@ -33,7 +33,6 @@ import math
 import os
 import secrets as random_secrets
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -49,6 +48,7 @@ import aiohttp  # noqa: E402
 
 from appliance import db, migrator, secrets, tenants  # noqa: E402
 from appliance.config import load_config  # noqa: E402
+from tests.bench.common import stop, wait  # noqa: E402
 from appliance.keys import ensure_key  # noqa: E402
 from appliance.proc import rss_bytes  # noqa: E402
 from tests.fakes.gitlab import GitLabFake  # noqa: E402
@@ -190,25 +190,6 @@ class Rest:
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
-def wait(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"benchmark: {what} not reached in {timeout:.0f} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def by_endpoint(after: Counter, before: Counter) -> Counter:

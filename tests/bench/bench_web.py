@@ -29,7 +29,6 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import aiohttp  # noqa: E402
 from appliance import db, migrator, tenants  # noqa: E402
 from appliance.config import load_config  # noqa: E402
 from appliance.keys import ensure_key  # noqa: E402
+from tests.bench.common import stop, wait  # noqa: E402
 from tests.harness import ROOT, PostgresServer, free_port, https_get, run_sync, tandem, world_dir  # noqa: E402
 
 COMMAND = ".venv/bin/python tests/bench/bench_web.py"
@@ -156,24 +156,6 @@ async def bench_logins(port: int, count: int, concurrency: int) -> float:
     started = time.perf_counter()
     await asyncio.gather(*(client(email) for email in EMAILS[:concurrency]))
     return count / (time.perf_counter() - started)
-
-
-def wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"benchmark: {what} not reached in {timeout} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def main() -> None:
