@@ -162,7 +162,7 @@ class JiraConnector(Connector):
         from appliance import richtext
         if value is None:
             return ""
-        return richtext.from_adf(value) if self._cloud else richtext.from_jira_wiki(value)
+        return richtext.from_adf(value, richtext.ACCOUNT_IDS) if self._cloud else richtext.from_jira_wiki(value)
 
     def _from_markdown(self, text: str | None, empty: bool = False) -> Any:
         """Jira's body for Markdown `text`; None for no text unless `empty` (comments need a body)."""
@@ -170,7 +170,7 @@ class JiraConnector(Connector):
         if not text and not empty:
             return None
         text = text or ""
-        return richtext.to_adf(text) if self._cloud else richtext.to_jira_wiki(text)
+        return richtext.to_adf(text, richtext.ACCOUNT_IDS) if self._cloud else richtext.to_jira_wiki(text)
 
     async def _schemas(self) -> dict[str, dict]:
         if self._field_schemas is None:

@@ -4,7 +4,9 @@ Canonical Markdown (see markdown.py) is the pivot: the engine stores it, and eve
 For canonical ``n`` (``n == normalise(n)``): ``from_jira_wiki(to_jira_wiki(n)) == n`` and
 ``from_adf(to_adf(n)) == n``.  Mentions are ``@login`` in Markdown; ``mentions`` maps the login to the
 remote user id (Jira Cloud accountId, Jira Server username) and back; None means "the ids are the
-logins".
+logins".  `ACCOUNT_IDS` is the resolver for Jira Cloud without a user map: the login is the
+accountId spelled by `account_login` (reversible; an accountId such as "557058:<uuid>" holds a
+colon, which a login cannot).
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import adf, jira_wiki, markdown
-from .model import MentionMap, MentionResolver, resolver
+from .model import ACCOUNT_IDS, MentionMap, MentionResolver, account_id_of, account_login, resolver
 
 __all__ = [
+    "ACCOUNT_IDS",
     "MentionMap",
     "MentionResolver",
+    "account_id_of",
+    "account_login",
     "from_adf",
     "from_jira_wiki",
     "normalise",

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from appliance.connectors.base import Item, UserRef
+from appliance.richtext import account_login
 from appliance.sync import mentions
 from appliance.sync.spec import USER_FIELDS, FieldMapping, IntegrationSpec, TypeMapping
 
@@ -64,8 +65,9 @@ class Directory:
 
 def mention_key(user: dict[str, Any]) -> str:
     """How rich text mentions `user` (``@key``): the login where the app has one (GitLab, Jira
-    Server / Data Center), else the id (Jira Cloud accountId)."""
-    return user.get("login") or str(user["id"])
+    Server / Data Center), else the id (Jira Cloud accountId) as appliance.richtext.account_login
+    spells it (an id that no login can spell is returned as it is: it matches no mention)."""
+    return user.get("login") or account_login(str(user["id"])) or str(user["id"])
 
 
 def _user(value: Any) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 
 Rich-text values are Markdown (appliance.richtext); a mention is ``@login``, where ``login`` is the
 side's own id for the person as its connector writes it: the GitLab username, the Jira Server /
-Data Center username, the Jira Cloud accountId. `translate` rewrites every mention through a
+Data Center username, the Jira Cloud accountId as appliance.richtext.account_login spells it
+("557058:<uuid>" is "557058_<uuid>"). `translate` rewrites every mention through a
 `resolve` function (the integration's user mapping, appliance.sync.mapping.Mapper): a person with
 a counterpart becomes a mention of the counterpart; one without becomes the text "@login", escaped
 in Markdown (``\\@login``) so it never reads as a mention of whoever happens to have that login

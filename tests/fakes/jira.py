@@ -32,6 +32,7 @@ import base64
 import binascii
 import itertools
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -103,9 +104,16 @@ class JiraEmulator:
     # -- set-up helpers for tests ---------------------------------------------------------------
 
     def add_user(self, name: str, display_name: str, email: str, *, admin: bool = False,
-                 time_zone: str | None = None) -> User:
-        """A user whose Cloud API token / Server PAT is "<name>-token", password "<name>-pass"."""
-        account_id = f"5b10ac8d82e05b22cc7d{len(self.users) + 1:04d}"
+                 time_zone: str | None = None, account_prefix: str | None = None) -> User:
+        """A user whose Cloud API token / Server PAT is "<name>-token", password "<name>-pass".
+        Its accountId has 24 hex digits; with `account_prefix` ("557058", "712020", ...) it has
+        the other shape real Cloud sites hand out, "<prefix>:<uuid>" (the UUID derived from
+        `name`, so runs are repeatable). Atlassian documents accountIds as opaque strings of up
+        to 128 characters."""
+        if account_prefix is None:
+            account_id = f"5b10ac8d82e05b22cc7d{len(self.users) + 1:04d}"
+        else:
+            account_id = f"{account_prefix}:{uuid.uuid5(uuid.NAMESPACE_URL, 'jira-user:' + name)}"
         user = User(account_id, name, display_name, email, f"{name}-token", f"{name}-pass",
                     time_zone, admin)
         self.users[account_id] = user

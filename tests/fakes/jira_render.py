@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from tests.fakes.jira_state import (
@@ -41,7 +42,7 @@ class Renderer:
                                "avatarUrls": avatars, "active": True,
                                "timeZone": u.time_zone or str(self.tz)}
         if self.cloud:
-            out.update(self=f"{self.base}/rest/api/{v}/user?accountId={u.account_id}",
+            out.update(self=f"{self.base}/rest/api/{v}/user?accountId={quote(u.account_id)}",
                        accountId=u.account_id, accountType="atlassian")
         else:
             out.update(self=f"{self.base}/rest/api/2/user?username={u.name}", name=u.name,

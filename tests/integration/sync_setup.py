@@ -1,5 +1,6 @@
 """Shared set-up of the sync engine tests (tests/integration/test_sync_*.py): the Jira emulator
-(Data Center flavour) and the GitLab emulator, a real tenant schema reached through the tenant
+(Data Center flavour; Cloud with `@pytest.mark.parametrize("world", ["cloud"], indirect=True)`)
+and the GitLab emulator, a real tenant schema reached through the tenant
 role's pool, the real OutboundClient. People act through the apps' REST APIs (or connectors) as
 bob; Tandem is alice on both sides."""
 
@@ -53,12 +54,12 @@ class Crash(BaseException):
 
 
 @pytest.fixture
-async def world(config, key):
+async def world(config, key, request):
     await migrator.migrate(config, key)
     async with db.control(config, key) as conn:
         tenant = await tenants.create_tenant(config, key, conn, "acme")
     pool = await db.create_pool(config, key, role=tenant.role_name, max_size=4)
-    jira = JiraEmulator("server")
+    jira = JiraEmulator(getattr(request, "param", "server"))
     jira.add_project("OPS", "Operations")
     gl = GitLabFake()
     alice, bob = gl.add_user("alice", name="Alice Admin"), gl.add_user("bob", name="Bob Builder")
@@ -86,7 +87,10 @@ async def world(config, key):
             headers = cls.auth_headers(secrets[row["id"]])
             return cls(client.for_connection(f"conn-{row['id']}", row["base_url"], headers), {})
 
-        jira_conn = await connection("jira", "jira", jira_url, {"token": jira.alice.token})
+        def jira_credentials(user):
+            return {"email": user.email, "token": user.token} if jira.cloud else {"token": user.token}
+
+        jira_conn = await connection("jira", "jira", jira_url, jira_credentials(jira.alice))
         gl_conn = await connection("gitlab", "gitlab", gl_url, {"token": tokens["alice"]})
         gl_conn2 = await connection("gitlab-2", "gitlab", gl_url, {"token": tokens["alice2"]})
 
@@ -101,7 +105,7 @@ async def world(config, key):
             return Engine(pool, connectors, row, schema="t_acme", tenant="acme", page_size=3, **options)
 
         # -- what people do, through the REST APIs as bob --
-        jira_bob = {"Authorization": f"Bearer {jira.bob.token}"}
+        jira_bob = {"Authorization": jira.auth_header(jira.bob) if jira.cloud else f"Bearer {jira.bob.token}"}
         gl_bob = {"PRIVATE-TOKEN": tokens["bob"]}
 
         async def call(method, url, headers, body=None):
@@ -143,7 +147,7 @@ async def world(config, key):
                                                          gl_conn))
 
         human_jira = JiraConnector(client.for_connection("bob-jira", jira_url,
-                                                         JiraConnector.auth_headers({"token": jira.bob.token})))
+                                                         JiraConnector.auth_headers(jira_credentials(jira.bob))))
         human_gl = GitLabConnector(client.for_connection("bob-gitlab", gl_url,
                                                          GitLabConnector.auth_headers({"token": tokens["bob"]})))
 

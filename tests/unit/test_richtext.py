@@ -15,7 +15,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.richtext import MentionMap, from_adf, from_jira_wiki, normalise, to_adf, to_jira_wiki
+from appliance.richtext import (
+    ACCOUNT_IDS,
+    MentionMap,
+    account_id_of,
+    account_login,
+    from_adf,
+    from_jira_wiki,
+    normalise,
+    to_adf,
+    to_jira_wiki,
+)
 from appliance.sync import mentions
 
 
@@ -567,6 +577,103 @@ def test_mentions_of_unknown_users_degrade_to_text():
         {"type": "text", "text": " and @carol"},
     ]
     assert from_adf(adf, known) == "@alice and \\@carol"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Jira Cloud accountIds (appliance.richtext.account_login): the connector converts ADF with
+# ACCOUNT_IDS, so a mention of any accountId is "@" + the id spelled as a login, and back.
+
+HEX_ID = st.text("0123456789abcdef", min_size=24, max_size=24)
+UUID = st.uuids().map(str)
+PREFIXED_ID = st.builds(lambda prefix, u: prefix + ":" + u, st.sampled_from(["557058", "712020", "70121"]), UUID)
+SERVICE_DESK_ID = st.builds(lambda a, b: f"qm:{a}:{b}", UUID, UUID)
+ACCOUNT_ID = st.one_of(HEX_ID, PREFIXED_ID, SERVICE_DESK_ID)
+# What may follow a mention in Jira's text: some of it would otherwise read as more of the login.
+AFTER = st.sampled_from(["", ", see above", ".", ". Next", ".3a", ":b", "-x", "_y", "x", " @", "!"])
+
+
+@pytest.mark.parametrize(
+    ("account_id", "login"),
+    [
+        ("5b10ac8d82e05b22cc7d4ef5", "5b10ac8d82e05b22cc7d4ef5"),
+        ("557058:f58131cb-b67d-43c7-b30d-6b58d40bd077", "557058_f58131cb-b67d-43c7-b30d-6b58d40bd077"),
+        ("qm:0a1b2c3d-4e5f:6a7b8c9d", "qm_0a1b2c3d-4e5f_6a7b8c9d"),
+        ("unknown", "unknown"),  # what Jira returns for a deleted, corrupted account
+        ("a_b.c-", "a.5fb.2ec.2d"),  # "_", "." and a final "-" would be ambiguous or end a mention
+        ("a::b:", "a.3a.3ab.3a"),  # a colon not between letters/digits is escaped
+        ("Ab:Zé", "Ab_Z.c3.a9"),
+    ],
+)
+def test_account_ids_are_spelled_as_logins(account_id, login):
+    assert account_login(account_id) == login
+    assert account_id_of(login) == account_id
+    assert normalise("hi @" + login) == "hi @" + login
+    assert mentions.mentioned("hi @" + login) == {login}
+
+
+@pytest.mark.parametrize("login", ["a_b_", "a.3A", "a.3", "a.5f_b", "_ab", "a.3ab", "a__b", "a.41"])
+def test_only_the_spelling_of_an_id_reads_as_one(login):
+    # "a.3ab" would be "a:b", which is spelled "a_b"; "a.41" would be "aA": one spelling per id
+    assert account_id_of(login) is None
+
+
+def test_ids_no_login_can_spell_stay_text():
+    assert account_login(":abc") is None and account_login("") is None
+    doc = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+        {"type": "mention", "attrs": {"id": ":abc", "text": "@Old Account"}}]}]}
+    assert from_adf(doc, ACCOUNT_IDS) == "\\@Old Account"
+
+
+@PROPERTY
+@given(st.text(min_size=1, max_size=40).filter(lambda s: s[0].isascii() and s[0].isalnum()))
+def test_account_login_is_reversible_for_any_id(account_id):
+    login = account_login(account_id)
+    assert account_id_of(login) == account_id
+    assert mentions.mentioned("@" + login) == {login}
+
+
+@PROPERTY
+@given(st.text(alphabet="ab0:_.-3f", max_size=12))
+def test_any_login_reads_as_at_most_one_id(login):
+    account_id = account_id_of(login)
+    assert account_id is None or account_login(account_id) == login
+
+
+@PROPERTY
+@given(ACCOUNT_ID, st.sampled_from(["@Carol Brown", "@carol", "", "Zoë"]), AFTER, st.sampled_from(["", "Hi "]))
+def test_adf_mentions_of_any_account_id_round_trip(account_id, display, after, before):
+    mention = {"type": "mention", "attrs": {"id": account_id, "text": display, "accessLevel": ""}}
+    content = ([{"type": "text", "text": before}] if before else []) + [mention] + (
+        [{"type": "text", "text": after}] if after else [])
+    doc = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": content}]}
+    md = from_adf(doc, ACCOUNT_IDS)
+    assert mentions.mentioned(md) == {account_login(account_id)}
+    back = to_adf(md, ACCOUNT_IDS)
+    nodes = back["content"][0]["content"]
+    assert [n["attrs"]["id"] for n in nodes if n["type"] == "mention"] == [account_id]
+    # The text around the mention is the same (a space keeps following word characters apart).
+    text = "".join(n["text"] if n["type"] == "text" else "<@>" for n in nodes)
+    assert text in (before + "<@>" + after, before + "<@> " + after)
+    assert from_adf(back, ACCOUNT_IDS) == md
+    assert to_adf(md, ACCOUNT_IDS) == back
+
+
+def test_account_id_mentions_map_to_the_other_sides_users():
+    carol, zed = "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077", "712020:0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"
+    cloud_to_gitlab = {account_login(carol): "carol"}
+    gitlab_to_cloud = {"carol": account_login(carol)}
+    doc = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+        {"type": "text", "text": "ask "},
+        {"type": "mention", "attrs": {"id": carol, "text": "@Carol Brown", "accessLevel": ""}},
+        {"type": "text", "text": " and "},
+        {"type": "mention", "attrs": {"id": zed, "text": "@Zed Zebra", "accessLevel": ""}},
+    ]}]}
+    jira_md = from_adf(doc, ACCOUNT_IDS)
+    gitlab = mentions.translate(jira_md, cloud_to_gitlab.get)
+    assert gitlab == "ask @carol and \\@712020\\_0c1d2e3f-4a5b-6c7d-8e9f-0a1b2c3d4e5f"
+    back = mentions.translate(gitlab + " @carol", gitlab_to_cloud.get, restore={account_login(zed)})
+    nodes = to_adf(back, ACCOUNT_IDS)["content"][0]["content"]
+    assert [n["attrs"]["id"] for n in nodes if n["type"] == "mention"] == [carol, zed, carol]
 
 
 # ---------------------------------------------------------------------------------------------------
