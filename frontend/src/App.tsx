@@ -73,6 +73,7 @@ function Header() {
   const me = useMe();
   const signOut = useSignOut();
   const where = boot.realm === "tenant" ? boot.tenant : `${boot.cluster} console`;
+  const who = me.display_name || me.email;
   return (
     <Group h="100%" px="md" justify="space-between">
       <Group gap="sm">
@@ -84,8 +85,9 @@ function Header() {
         </Badge>
       </Group>
       <Group gap="sm">
-        <Button component={RouterLink} to="/account" variant="subtle" aria-label={`Account of ${me.email}`}>
-          {me.display_name || me.email} · {me.role}
+        {/* The name starts with what the button shows, as speech input users will say it. */}
+        <Button component={RouterLink} to="/account" variant="subtle" aria-label={`${who} · ${me.role}: your account`}>
+          {who} · {me.role}
         </Button>
         <Button variant="default" onClick={() => signOut.mutate()} loading={signOut.isPending}>
           Sign out

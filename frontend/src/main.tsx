@@ -1,6 +1,6 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { MantineProvider, createTheme } from "@mantine/core";
+import { MantineProvider } from "@mantine/core";
 import { Notifications } from "@mantine/notifications";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { setNonce } from "get-nonce";
@@ -10,17 +10,11 @@ import "@mantine/charts/styles.css";
 import { App } from "./App";
 import { boot } from "./boot";
 import { ApiError } from "./api/client";
+import { cssVariables, theme } from "./theme";
 
 // Modals lock the page's scroll with a <style> tag (react-remove-scroll, via get-nonce):
 // without the shell's nonce the CSP refuses it and the console reports a violation.
 setNonce(boot.nonce ?? "");
-
-const theme = createTheme({
-  primaryColor: "indigo",
-  // System fonts only: nothing is fetched from outside the appliance.
-  fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif",
-  focusRing: "always",
-});
 
 const queries = new QueryClient({
   defaultOptions: {
@@ -35,7 +29,7 @@ const queries = new QueryClient({
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
     {/* Mantine's runtime <style> tags carry the shell's CSP nonce (style-src allows nothing else inline). */}
-    <MantineProvider theme={theme} getStyleNonce={() => boot.nonce ?? ""}>
+    <MantineProvider theme={theme} cssVariablesResolver={cssVariables} getStyleNonce={() => boot.nonce ?? ""}>
       <Notifications />
       <QueryClientProvider client={queries}>
         <App />

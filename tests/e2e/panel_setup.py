@@ -16,6 +16,7 @@ the URLs and sign-ins and keeps running until Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -39,6 +40,10 @@ ADMIN_EMAIL = "root@example.com"
 PASSWORD = "correct horse battery staple"
 OUTPUT = ROOT / "tests" / "output" / "panel"
 VIEWPORT = {"width": 1280, "height": 860}
+AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+# Every WCAG 2.x level A and AA rule axe has (2.0, 2.1 and 2.2 each tag their own).
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+AXE_BLOCKING = ("serious", "critical")
 # Headless on a closed network: nothing in the background may try to reach anything.
 CHROMIUM_ARGS = [
     f"--host-resolver-rules=MAP {DOMAIN} 127.0.0.1, MAP *.{DOMAIN} 127.0.0.1, EXCLUDE localhost",
@@ -155,6 +160,27 @@ class Tab:
         path = OUTPUT / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def check_accessibility(self, name: str) -> dict:
+        """Run axe-core's WCAG 2 A/AA rules on the page as it is now; the whole result goes to
+        tests/output/panel/axe-<name>.json. Fails on any serious or critical violation, naming
+        the rule, its help text and the first elements it found.
+
+        axe's source is evaluated through the DevTools protocol (Playwright's evaluate), which
+        the page's CSP does not govern; a <script> tag would be refused, as it should be."""
+        page = self.page
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(AXE.read_text())
+        result = page.evaluate("tags => window.axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        (OUTPUT / f"axe-{name}.json").write_text(json.dumps(result, indent=1))
+        blocking = [v for v in result["violations"] if v["impact"] in AXE_BLOCKING]
+        assert not blocking, f"axe on {name} ({page.url}):\n" + "\n".join(
+            f"  {v['id']} ({v['impact']}): {v['help']}; "
+            + ", ".join(" ".join(map(str, node["target"])) for node in v["nodes"][:3])
+            + (f" and {len(v['nodes']) - 3} more" if len(v["nodes"]) > 3 else "")
+            for v in blocking)
+        return result
 
     def sign_in(self, email: str, password: str = PASSWORD) -> None:
         page = self.page

@@ -114,14 +114,17 @@ def test_a_cluster_admin_creates_a_tenant(world, browser, state):
     # The supervisor starts the new tenant's worker; the list follows it.
     page.get_by_role("table", name="Tenants").get_by_text("running").first.wait_for(timeout=30_000)
     tab.shot("02-console-tenants")
+    tab.check_accessibility("02-console-tenants")
 
     page.get_by_role("link", name="Cluster health").click()
     page.get_by_role("heading", name="Doctor's findings").wait_for()
     page.get_by_role("table", name="Certificates").wait_for()
     tab.shot("03-console-health")
+    tab.check_accessibility("03-console-health")
     page.get_by_role("link", name="Audit log").click()
     page.get_by_role("table", name="Audit log entries").get_by_text("tenant.create").first.wait_for()
     tab.shot("04-console-audit")
+    tab.check_accessibility("04-console-audit")
     assert_clean(tab)
 
 
@@ -151,6 +154,7 @@ def test_the_tenant_admin_adds_both_connections(world, browser, state):
     page.get_by_role("region", name="Jira").get_by_text("PROJ").first.wait_for()
     page.get_by_role("region", name="GitLab").get_by_text("acme/widgets").first.wait_for()
     tab.shot("11-tenant-connections")
+    tab.check_accessibility("11-tenant-connections")
     assert_clean(tab)
 
 
@@ -177,23 +181,28 @@ def test_the_builder_previews_then_enables_and_items_arrive(world, browser, stat
         card = page.locator(".mantine-Card-root").filter(has=page.get_by_role("heading", name=f"Side {side}"))
         card.get_by_text("item types,").wait_for(timeout=SYNC_SECONDS * 1000)
     tab.shot("20-builder-sides")
+    tab.check_accessibility("20-builder-sides")
     for number, step in enumerate(("types", "fields"), 21):
         page.get_by_role("button", name="Next").click()
         tab.shot(f"{number}-builder-{step}")
+        tab.check_accessibility(f"{number}-builder-{step}")
     page.get_by_role("button", name="Next").click()
     page.get_by_label("Status on side B for Done").wait_for(timeout=SYNC_SECONDS * 1000)
     page.get_by_text("Reading the people").wait_for(state="detached", timeout=SYNC_SECONDS * 1000)
     tab.shot("23-builder-values")
+    tab.check_accessibility("23-builder-values")
     page.get_by_role("button", name="Next").click()
     page.get_by_label("Full history").check()
     page.get_by_label("Hold it for a person to decide (conflict inbox)").check()
     page.get_by_label("Poll every (seconds)").fill("5")
     tab.shot("24-builder-options")
+    tab.check_accessibility("24-builder-options")
     page.get_by_role("button", name="Next").click()
     page.get_by_label("Integration name").fill("Jira to GitLab")
     page.get_by_role("button", name="Save and preview").click()
     page.get_by_text(re.compile(r"would create 3 item")).wait_for(timeout=SYNC_SECONDS * 1000)
     tab.shot("25-builder-preview")
+    tab.check_accessibility("25-builder-preview")
     # The preview wrote nothing anywhere.
     assert world.apps.gitlab_project.issues == {}
     page.get_by_role("button", name="Enable", exact=True).click()
@@ -209,12 +218,48 @@ def test_the_builder_previews_then_enables_and_items_arrive(world, browser, stat
     for key in ("PROJ-1", "PROJ-2", "PROJ-3", "#1", "#2", "#3"):
         table.get_by_role("link", name=re.compile(rf"^{key}\b")).wait_for(timeout=SYNC_SECONDS * 1000)
     tab.shot("26-integration-links")
+    tab.check_accessibility("26-integration-links")
     page.get_by_role("tab", name="Runs").click()
     page.get_by_role("table", name="Runs").wait_for()
     tab.shot("27-integration-runs")
+    tab.check_accessibility("27-integration-runs")
     page.get_by_role("tab", name="Overview").click()
     page.get_by_text("Throughput").first.wait_for()
     tab.shot("28-integration-overview")
+    tab.check_accessibility("28-integration-overview")
+    assert_clean(tab)
+
+
+FOCUSED = """() => {
+    const element = document.activeElement, style = getComputedStyle(element);
+    return {role: element.getAttribute('role'), name: element.textContent.trim(),
+            selected: element.getAttribute('aria-selected'),
+            ring: (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0) || style.boxShadow !== 'none'};
+}"""
+
+
+def test_the_integration_page_works_by_keyboard(world, browser, state):
+    tab = state.ann
+    page = tab.page
+    page.get_by_role("tab", name="Overview", selected=True).wait_for()
+    # From the page's title, Tab walks the header's controls to the tabs list; focus shows.
+    page.get_by_role("heading", name="Jira to GitLab").click()
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        assert focused["ring"], f"no visible focus on {focused}"
+        if focused["role"] == "tab":
+            break
+    assert focused == {"role": "tab", "name": "Overview", "selected": "true", "ring": True}, focused
+    # The arrow keys move the focus along the tabs, and open the tab they reach.
+    for key, name, content in (("ArrowRight", "Runs", "Runs"), ("ArrowRight", "Linked items", "Linked items"),
+                               ("ArrowLeft", "Runs", "Runs")):
+        page.keyboard.press(key)
+        page.get_by_role("table", name=content).wait_for()
+        page.get_by_role("tab", name=name, selected=True).wait_for()
+        assert page.evaluate(FOCUSED) == {"role": "tab", "name": name, "selected": "true", "ring": True}
+    page.keyboard.press("ArrowLeft")
+    page.get_by_text("Throughput").first.wait_for()
     assert_clean(tab)
 
 
@@ -261,6 +306,7 @@ def test_a_held_conflict_is_resolved_in_the_inbox(world, browser, state):
     card.get_by_text("Checkout fails on Safari 17").wait_for()
     card.get_by_text("Checkout fails on Safari and Firefox").wait_for()
     tab.shot("40-integration-conflict")
+    tab.check_accessibility("40-integration-conflict")
     card.get_by_text("Type my own value").click()
     card.get_by_label("Merged value").fill("Checkout fails on Safari 17 and Firefox")
     card.get_by_role("button", name=re.compile("^Resolve")).click()
@@ -291,6 +337,7 @@ def test_a_failed_item_shows_its_error_and_is_retried(world, browser, state):
     failed = page.get_by_role("table", name="Failed items")
     failed.get_by_text("refused by a project rule").first.wait_for(timeout=SYNC_SECONDS * 1000)
     tab.shot("50-integration-failed-item")
+    tab.check_accessibility("50-integration-failed-item")
     assert not any(i.title == REFUSED_TITLE for i in apps.gitlab_project.issues.values())
     apps.gitlab.knobs.fault = None           # the GitLab admin lifted the rule
     page.get_by_role("button", name=re.compile("^Retry")).first.click()
@@ -313,6 +360,7 @@ def test_a_viewer_sees_no_edit_controls_and_the_api_refuses_them(world, browser,
     dialog.get_by_role("button", name="Create user").click()
     page.get_by_role("table", name="Users").get_by_text("vera@acme.example").wait_for()
     admin.shot("60-tenant-users")
+    admin.check_accessibility("60-tenant-users")
 
     viewer = new_tab(browser, world, "acme")
     viewer.open(f"/integrations/{state.integration}")
@@ -328,6 +376,7 @@ def test_a_viewer_sees_no_edit_controls_and_the_api_refuses_them(world, browser,
     assert vpage.get_by_role("button", name="Add connection").count() == 0
     assert vpage.get_by_role("button", name="Test connection").count() == 0
     viewer.shot("61-viewer-connections")
+    viewer.check_accessibility("61-viewer-connections")
     assert_clean(viewer)    # before the refusals below, which the browser logs as failed loads
     # The API refuses what the panel hides, with the session and CSRF token the viewer has.
     for method, path, body in (("POST", f"/api/v1/integrations/{state.integration}/sync-now", None),

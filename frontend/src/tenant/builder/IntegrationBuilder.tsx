@@ -119,8 +119,11 @@ function Builder({ existing }: { existing: Schemas["IntegrationOut"] | null }) {
       />
       <Stepper active={active} onStepClick={(s) => s <= reached && go(s)} allowNextStepsSelect={false} size="sm" mb="lg">
         {STEPS.map((label, index) => (
-          <Stepper.Step key={label} label={label} description={DESCRIPTIONS[index]} allowStepSelect={index <= reached}
-            aria-label={`Step ${index + 1}: ${label}`} aria-current={index === active ? "step" : undefined} />
+          // The trailing spaces (collapsed on screen) keep the number, label and description
+          // separate words in the button's text, as its name says them.
+          <Stepper.Step key={label} icon={<>{index + 1} </>} label={<>{label} </>} description={DESCRIPTIONS[index]}
+            allowStepSelect={index <= reached} aria-label={`Step ${index + 1}: ${label}, ${DESCRIPTIONS[index]}`}
+            aria-current={index === active ? "step" : undefined} />
         ))}
       </Stepper>
       <section aria-label={`Step ${active + 1} of ${STEPS.length}: ${STEPS[active]}`}>

@@ -33,7 +33,7 @@ export function PreviewResult({ preview }: { preview: Preview }) {
       </Text>
       {creates.length > 0 && (
         <section aria-label="Items it would create">
-          <Title order={4} mb="xs">Items it would create ({creates.length})</Title>
+          <Title order={3} size="h4" mb="xs">Items it would create ({creates.length})</Title>
           <Table striped aria-label="Planned creates">
             <Table.Thead>
               <Table.Tr><Table.Th>Created on</Table.Th><Table.Th>Copy of</Table.Th><Table.Th>Type</Table.Th><Table.Th>Title</Table.Th><Table.Th>Other fields</Table.Th></Table.Tr>
@@ -59,7 +59,7 @@ export function PreviewResult({ preview }: { preview: Preview }) {
       )}
       {updates.length > 0 && (
         <section aria-label="Items it would update">
-          <Title order={4} mb="xs">Items it would update ({updates.length})</Title>
+          <Title order={3} size="h4" mb="xs">Items it would update ({updates.length})</Title>
           <Table striped aria-label="Planned updates">
             <Table.Thead>
               <Table.Tr><Table.Th>Item</Table.Th><Table.Th>From</Table.Th><Table.Th>Changes</Table.Th><Table.Th>Why</Table.Th></Table.Tr>
@@ -83,7 +83,7 @@ export function PreviewResult({ preview }: { preview: Preview }) {
       )}
       {links.length > 0 && (
         <section aria-label="Links it would record">
-          <Title order={4} mb="xs">Links it would record ({links.length})</Title>
+          <Title order={3} size="h4" mb="xs">Links it would record ({links.length})</Title>
           {links.map((l, i) => (
             <Text size="sm" key={i}>{l.item} ({sideName(l.side)}) ↔ {l.source}: {l.why}</Text>
           ))}
@@ -91,7 +91,7 @@ export function PreviewResult({ preview }: { preview: Preview }) {
       )}
       {conflicts.length > 0 && (
         <section aria-label="Conflicts it would hold">
-          <Title order={4} mb="xs">Conflicts it would find ({conflicts.length})</Title>
+          <Title order={3} size="h4" mb="xs">Conflicts it would find ({conflicts.length})</Title>
           {conflicts.map((c, i) => (
             <Text size="sm" key={i}>{c.item}, {c.field}: side A {valueText(c.a_value)}, side B {valueText(c.b_value)} ({c.why})</Text>
           ))}

@@ -2,7 +2,7 @@
  * Step 2: which item type on side A corresponds to which on side B. Labels narrow a match and
  * are added on create (GitLab has one kind of issue: Bug <-> issue labelled "bug").
  */
-import { Button, Group, NativeSelect, Table, TagsInput, Text } from "@mantine/core";
+import { Button, Group, NativeSelect, Table, TagsInput, Text, VisuallyHidden } from "@mantine/core";
 import type { Description, Errors, FormState } from "./logic";
 import type { Change } from "./IntegrationBuilder";
 
@@ -37,10 +37,10 @@ export function TypesStep({ form, change, errors, a, b }: Props) {
           <Table.Tr>
             <Table.Th>Side A type ({a.name})</Table.Th>
             <Table.Th>Side A labels</Table.Th>
-            <Table.Th aria-label="Corresponds to" />
+            <Table.Th><VisuallyHidden>Corresponds to</VisuallyHidden></Table.Th>
             <Table.Th>Side B type ({b.name})</Table.Th>
             <Table.Th>Side B labels</Table.Th>
-            <Table.Th aria-label="Actions" />
+            <Table.Th><VisuallyHidden>Actions</VisuallyHidden></Table.Th>
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
