@@ -1,12 +1,12 @@
 """The sync engine: one `Engine` per integration, `run_once(trigger)` per scheduled run.
 
 A run: read the integration (its spec may have changed), build both sides' connectors, then for
-side A and side B poll `changed_since(cursor - overlap)` page by page and process each item; then
-retry items whose backoff is over (item_errors), items webhooks asked about
-(webhook_deliveries) and pairs with a conflict a person resolved (conflicts, applied_at NULL).
-The cursor of a side moves after each page to the last item's update time, never past the
-poll's start, and only after that page's work is committed, so a crash re-reads
-at most a page plus the overlap (processing is idempotent).
+side A and side B poll `changed_since(cursor - overlap)` page by page and process each page's items
+several at once (appliance.sync.parallel; what escapes `_guarded` ends the run); then, one at a time (an
+item and its counterpart would race on their pair), retry items whose backoff is over (item_errors),
+items webhooks asked about (webhook_deliveries) and pairs with a conflict a person resolved (conflicts,
+applied_at NULL). A side's cursor moves after each page, once all its items are done, to the last
+item's update time, never past the poll's start: a crash re-reads at most a page plus the overlap.
 
 Per item (`_process`):
   - unlinked and carrying a marker of a pending create intent of this integration: it is our own
@@ -51,7 +51,7 @@ from prometheus_client import Counter, Gauge
 
 from appliance.connectors.base import Connector, ConnectorError, EgressDenied, Item, RemoteAuthError, RemoteNotFound
 from appliance.errors import TandemError
-from appliance.sync import item_types, merge
+from appliance.sync import item_types, merge, parallel
 from appliance.sync.attachments import sync_attachments
 from appliance.sync.comments import sync_comments
 from appliance.sync.mapping import OTHER, Directory, Mapper, uses_users
@@ -289,8 +289,8 @@ class Engine:
                             extra=self.extra)
                 return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
             self._known = await self.store.link_states(side, [i.id for i in page.items])
-            for item in page.items:
-                await self._guarded(side, item.id, item.key, item)
+            await parallel.run_each(page.items, lambda i: self._guarded(side, i.id, i.key, i), key=lambda i: i.id,
+                                    fatal=(Exception,))
             self._known = {}
             if page.next_cursor is None:
                 await self.store.advance_cursor(side, poll_start)
@@ -589,8 +589,8 @@ class Engine:
     async def _sync_related(self, link: Link) -> None:
         """Comments, then attachments, of a pair; then the pair's update times that _link and
         _merge held back (so a pair is skipped as unchanged only once all of it was synced)."""
-        self.counts["comments"] += await sync_comments(self, link)
-        self.counts["attachments"] += await sync_attachments(self, link)
+        self.counts["comments"] = await sync_comments(self, link) + self.counts["comments"]  # not +=: read after await
+        self.counts["attachments"] = await sync_attachments(self, link) + self.counts["attachments"]
         if self._has_related():
             await self.store.set_link_times(link)
 

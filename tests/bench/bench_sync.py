@@ -13,8 +13,8 @@ each measured in this one run so they can be compared side by side (the machine 
    second; API calls per item by endpoint (the emulators count every request) next to the
    minimum the two APIs allow; peak RSS and CPU of the tenant worker process; and the GitLab
    emulator's own capacity for the create call, measured from a separate client process with
-   the engine's concurrency (one request at a time: an integration's run handles its items in
-   order) right before and after the backfill.
+   the engine's concurrency (appliance.sync.parallel.ITEM_CONCURRENCY items of a poll page at
+   once) right before and after the backfill; the larger is the ratio's denominator.
 2. Live propagation of single-field edits (a Jira summary changed through the REST API, lag
    until GitLab's title shows it), p50/p99: with a Jira webhook delivered to the integration's
    webhook URL (web worker -> webhook_deliveries -> tenant worker), then polling only.
@@ -48,6 +48,7 @@ import aiohttp  # noqa: E402
 
 from appliance import db, migrator, secrets, tenants  # noqa: E402
 from appliance.config import load_config  # noqa: E402
+from appliance.sync.parallel import ITEM_CONCURRENCY  # noqa: E402
 from tests.bench.common import stop, wait  # noqa: E402
 from appliance.keys import ensure_key  # noqa: E402
 from appliance.proc import rss_bytes  # noqa: E402
@@ -294,7 +295,7 @@ def main() -> None:
             sampler.start()
             idle_rss = rss_bytes(worker) or 0
 
-            before_probe = capacity(gl_url, probe_token, probe_project.id, args.probe, 1)
+            before_probe = capacity(gl_url, probe_token, probe_project.id, args.probe, ITEM_CONCURRENCY)
 
             secret = random_secrets.token_urlsafe(32)
             spec = {"side_a": {"connection_id": 0, "container": jira.projects["PROJ"].id},
@@ -354,8 +355,8 @@ def main() -> None:
             run_calls = (by_endpoint(Counter(jira.knobs.requests), jira_before),
                          by_endpoint(Counter(gl.knobs.requests), gl_before))
             print(f"backfill: the run ended ({run['status']}) {time.monotonic() - done:.1f} s later")
-            after_probe = capacity(gl_url, probe_token, probe_project.id, args.probe, 1)
-            probe_parallel = capacity(gl_url, probe_token, probe_project.id, args.probe, 8)
+            after_probe = capacity(gl_url, probe_token, probe_project.id, args.probe, ITEM_CONCURRENCY)
+            probe_single = capacity(gl_url, probe_token, probe_project.id, args.probe, 1)
 
             # -- live edits: webhooks ------------------------------------------------------------------
             alice_jira = {"Authorization": f"Bearer {jira.alice.token}"}
@@ -430,9 +431,9 @@ def report(args, f: dict) -> None:
     hooked, polled = f["hooked"], f["polled"]
     rows = [
         ("backfill throughput", f"{rate:.1f} items/s", ""),
-        ("GitLab create capacity (1 at a time, before / after)",
+        (f"GitLab create capacity ({ITEM_CONCURRENCY} at a time, before / after)",
          f"{f['before_probe']:.0f} / {f['after_probe']:.0f} creates/s",
-         f"the larger is the denominator; 8 at a time: {f['probe_parallel']:.0f}/s"),
+         f"the larger is the denominator; 1 at a time: {f['probe_single']:.0f}/s"),
         ("engine items/s / emulator creates/s", f"{rate / denominator:.3f}", "aim >= 0.5"),
         ("engine's GitLab creates/s / emulator creates/s", f"{rate * (1 + args.comments) / denominator:.3f}",
          f"{1 + args.comments} creates per item: the load the engine puts on the app"),

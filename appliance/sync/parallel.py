@@ -1,0 +1,85 @@
+"""Bounded concurrency for the items of one batch (a poll page), serialised per item.
+
+The engine's work on one item is mostly waiting: HTTP round trips to both apps and SQL
+statements, one after another. `run_each` lets the waits of several items overlap while keeping
+what the engine relies on:
+
+- at most `limit` items are worked on at once (the apps' request budget, the database pool and
+  the worker's one CPU are shared with the tenant's other integrations);
+- items with the same key are never worked on at once: they run one after another, in the
+  order given (a page may name an item twice, and two runs of work on one item would race to
+  create its counterpart);
+- `run_each` returns only when every item it started has ended, so a caller that moves a cursor
+  afterwards never moves it past unfinished work;
+- an exception of one item does not cancel the others. Exceptions of a `fatal` type (the
+  caller's "the whole run must stop") stop the batch: no further item starts, the ones in flight
+  finish, then the first such exception is re-raised as it was (not wrapped in a group, so the
+  caller's `except` clauses match as they did when items ran one at a time). Other `Exception`s
+  are returned as (item, exception) in the order they happened;
+- cancelling `run_each` (a clean stop of the worker), or a `BaseException` that is not an
+  `Exception` escaping an item, cancels every item in flight and waits for them to end before it
+  propagates, so no item's work goes on behind the caller's back. The engine's writes are
+  idempotent through intents and markers, so an item cancelled mid-way is redone by the next run.
+
+Shared state the work touches must be safe under asyncio interleaving: no `await` between a
+read and the write that depends on it (e.g. `counts[k] += await f()` reads before it awaits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: Items of one integration's run worked on at once. Per item the engine spends ~5 ms of CPU and
+#: ~6.5 ms waiting (5 HTTP round trips, several SQL statements): two or three items would keep
+#: the worker's CPU busy; 8 leaves room for slower apps (a real one answers in tens of ms, not
+#: the emulators' one or two) without one integration's backfill flooding an app, the
+#: database pool or the tenant's other integrations. It also keeps a page's tail short: the
+#: cursor moves per page (50 items), once all of the page's items are done.
+ITEM_CONCURRENCY = 8
+
+
+async def run_each(items: Iterable[T], work: Callable[[T], Awaitable[object]], *, key: Callable[[T], Hashable],
+                   limit: int = ITEM_CONCURRENCY, fatal: tuple[type[BaseException], ...] = ()
+                   ) -> list[tuple[T, Exception]]:
+    """Run `work(item)` for each of `items`, at most `limit` at once and one at a time per
+    `key(item)` (module docstring). Returns the items whose work raised an `Exception` that is
+    not `fatal`, with it; raises the first `fatal` one after the items in flight ended."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    lanes: dict[Hashable, list[T]] = {}
+    for item in items:
+        lanes.setdefault(key(item), []).append(item)
+    # One lane per key, run by one worker from start to end: that is the per-key serialisation.
+    queue = deque(lanes.values())
+    failed: list[tuple[T, Exception]] = []
+    stopped: list[BaseException] = []
+
+    async def worker() -> None:
+        while queue and not stopped:
+            for item in queue.popleft():
+                if stopped:
+                    return
+                try:
+                    await work(item)
+                except fatal as exc:
+                    stopped.append(exc)
+                    return
+                except Exception as exc:    # noqa: BLE001 - the item's failure, returned to the caller
+                    failed.append((item, exc))
+
+    workers = [asyncio.create_task(worker()) for _ in range(min(limit, len(queue)))]
+    try:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        raise
+    if stopped:
+        raise stopped[0]
+    return failed

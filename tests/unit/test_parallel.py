@@ -1,0 +1,178 @@
+"""appliance.sync.parallel.run_each: bounded, one at a time per key, errors kept per item, and
+nothing left running behind the caller (fatal errors, crashes, cancellation)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from appliance.sync.parallel import ITEM_CONCURRENCY, run_each
+
+
+class Tracker:
+    """Work that records what runs when: `running` now, the most at once, and per key the
+    (start, end) order of events."""
+
+    def __init__(self, pause: float = 0.01):
+        self.pause = pause
+        self.running: set[str] = set()
+        self.most = 0
+        self.log: list[tuple[str, str]] = []
+
+    async def __call__(self, item: str) -> None:
+        self.running.add(item)
+        self.most = max(self.most, len(self.running))
+        self.log.append(("start", item))
+        try:
+            await asyncio.sleep(self.pause)
+        finally:
+            self.running.discard(item)
+            self.log.append(("end", item))
+
+
+async def test_at_most_limit_items_run_at_once_and_all_of_them_run():
+    work = Tracker()
+    items = [f"item{i}" for i in range(20)]
+    assert await run_each(items, work, key=str, limit=3) == []
+    assert work.most == 3
+    assert sorted(i for what, i in work.log if what == "end") == sorted(items)
+    assert not work.running
+
+
+async def test_the_default_limit_is_the_named_constant():
+    work = Tracker()
+    await run_each([str(i) for i in range(3 * ITEM_CONCURRENCY)], work, key=str)
+    assert work.most == ITEM_CONCURRENCY
+
+
+async def test_items_with_one_key_run_one_after_another_in_the_given_order():
+    order: list[tuple[str, int]] = []
+    at_once: dict[str, int] = {}
+    most: dict[str, int] = {}
+
+    async def work(item: tuple[str, int]) -> None:
+        key = item[0]
+        at_once[key] = at_once.get(key, 0) + 1
+        most[key] = max(most.get(key, 0), at_once[key])
+        await asyncio.sleep(0.005)
+        order.append(item)
+        at_once[key] -= 1
+
+    items = [("x", 1), ("y", 1), ("x", 2), ("z", 1), ("x", 3), ("y", 2)]
+    await run_each(items, work, key=lambda item: item[0], limit=8)
+    assert most == {"x": 1, "y": 1, "z": 1}
+    assert [n for k, n in order if k == "x"] == [1, 2, 3] and [n for k, n in order if k == "y"] == [1, 2]
+    # Different keys did overlap: z (one item) ended before x's second item, which waited for x's first.
+    assert order.index(("z", 1)) < order.index(("x", 2))
+
+
+async def test_one_items_error_does_not_stop_the_others_and_is_returned_with_its_item():
+    done: list[int] = []
+
+    async def work(item: int) -> None:
+        await asyncio.sleep(0.001 * item)
+        if item in (2, 5):
+            raise ValueError(f"bad {item}")
+        done.append(item)
+
+    failed = await run_each(range(8), work, key=int, limit=3)
+    assert sorted(done) == [0, 1, 3, 4, 6, 7]
+    assert [(item, str(exc)) for item, exc in failed] == [(2, "bad 2"), (5, "bad 5")]
+    assert all(isinstance(exc, ValueError) for _, exc in failed)
+
+
+class Stop(Exception):
+    pass
+
+
+async def test_a_fatal_error_lets_the_items_in_flight_finish_starts_no_more_and_is_raised_as_is():
+    started: list[int] = []
+    finished: list[int] = []
+    raised = Stop("credential refused")
+    release = asyncio.Event()
+
+    async def work(item: int) -> None:
+        started.append(item)
+        if item == 0:
+            await asyncio.sleep(0)      # the others are in flight by now
+            raise raised
+        await release.wait()
+        finished.append(item)
+
+    task = asyncio.create_task(run_each(range(10), work, key=int, limit=3, fatal=(Stop,)))
+    while len(started) < 3:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    assert not task.done()      # items 1 and 2 are still going: run_each waits for them
+    release.set()
+    with pytest.raises(Stop) as caught:
+        await task
+    assert caught.value is raised
+    assert sorted(started) == [0, 1, 2] and sorted(finished) == [1, 2]
+
+
+async def test_without_fatal_types_every_error_is_the_items_own():
+    async def work(item: int) -> None:
+        if item == 1:
+            raise Stop("only this item")
+
+    failed = await run_each(range(3), work, key=int)
+    assert [(item, type(exc)) for item, exc in failed] == [(1, Stop)]
+
+
+class Crash(BaseException):
+    pass
+
+
+async def test_a_crash_of_one_item_cancels_the_others_before_it_propagates():
+    cancelled: list[int] = []
+    started: list[int] = []
+
+    async def work(item: int) -> None:
+        started.append(item)
+        if item == 0:
+            await asyncio.sleep(0.005)
+            raise Crash()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(item)
+            raise
+
+    with pytest.raises(Crash):
+        await run_each(range(6), work, key=int, limit=3)
+    assert sorted(started) == [0, 1, 2] and sorted(cancelled) == [1, 2]
+
+
+async def test_cancelling_the_batch_cancels_every_item_in_flight_and_waits_for_them():
+    ended: list[int] = []
+    started = 0
+
+    async def work(item: int) -> None:
+        nonlocal started
+        started += 1
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.01)       # clean-up that itself awaits
+            ended.append(item)
+
+    task = asyncio.create_task(run_each(range(10), work, key=int, limit=4))
+    while started < 4:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Every item that started has ended by the time the caller sees the cancellation, and no
+    # other item started.
+    assert sorted(ended) == [0, 1, 2, 3] and started == 4
+
+
+async def test_nothing_to_do_and_a_bad_limit():
+    async def work(item: int) -> None:
+        raise AssertionError("never called")
+
+    assert await run_each([], work, key=int) == []
+    with pytest.raises(ValueError, match="at least 1"):
+        await run_each([1], work, key=int, limit=0)
