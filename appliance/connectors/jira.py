@@ -43,27 +43,25 @@ the body (`X-Hub-Signature: sha256=<hmac>`); either proves the secret.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-
 from appliance.connectors.base import (AttachmentRef, ChangePage, Comment, ConnectionReport, Connector,
                                        ConnectorError, ContainerInfo, ContainerRef, FieldSpec, Item,
-                                       RemoteAuthError, RemoteItemError, StatusSpec, UserRef, WebhookEvent,
+                                       RemoteAuthError, RemoteItemError, StatusSpec, UserRef,
                                        spooled_upload, utc)
+from appliance.connectors.jira_webhooks import JiraWebhooks
+from appliance.connectors.jql import jql_bound, jql_string
 
 log = logging.getLogger(__name__)
 
 PROPERTY = "tandem.sync"
 SCAN_WINDOW = 100
 MAX_HOPS = 4
-SECRET_HEADER = "X-Tandem-Webhook-Secret"
 CATEGORIES = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
 CANONICAL = {"summary": "title", "description": "description", "priority": "priority",
              "labels": "labels", "assignee": "assignees", "reporter": "reporter", "duedate": "due_date",
@@ -71,9 +69,6 @@ CANONICAL = {"summary": "title", "description": "description", "priority": "prio
 PERMISSIONS = {"BROWSE_PROJECTS": "read", "CREATE_ISSUES": "create", "EDIT_ISSUES": "write",
                "TRANSITION_ISSUES": "transition", "ADD_COMMENTS": "comment",
                "CREATE_ATTACHMENTS": "attach", "DELETE_ISSUES": "delete"}
-EVENT_KINDS = {"jira:issue_created": "created", "jira:issue_updated": "updated",
-               "jira:issue_deleted": "deleted", "comment_created": "comment",
-               "comment_updated": "comment", "comment_deleted": "comment"}
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -83,21 +78,7 @@ def parse_time(value: str | None) -> datetime | None:
     return utc(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z"))
 
 
-def jql_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def jql_bound(since: datetime, tz: ZoneInfo) -> str:
-    """The JQL date literal for `since`: floored to the minute in `tz`, an hour earlier when that
-    local time is ambiguous (DST fall-back), so the bound is never later than `since`."""
-    local = utc(since).astimezone(tz).replace(second=0, microsecond=0)
-    naive = local.replace(tzinfo=None)
-    if naive.replace(tzinfo=tz, fold=0).utcoffset() != naive.replace(tzinfo=tz, fold=1).utcoffset():
-        local -= timedelta(hours=1)
-    return local.strftime("%Y/%m/%d %H:%M")
-
-
-class JiraConnector(Connector):
+class JiraConnector(JiraWebhooks, Connector):
     """See the module docstring. Options: flavor, done_resolution."""
 
     kind = "jira"
@@ -597,54 +578,3 @@ class JiraConnector(Connector):
             added = (await self.http.request("POST", f"{self.api}/issue/{item_id}/attachments", data=form,
                                              headers={"X-Atlassian-Token": "no-check"})).json()
         return self._attachment(added[0])
-
-    # -- webhooks -----------------------------------------------------------------------------
-
-    async def register_webhook(self, container: str, url: str) -> str:
-        """Ask Jira to deliver issue and comment events of `container` to `url` (which carries
-        the integration's secret); returns the webhook id. Cloud: a dynamic webhook (expires
-        after 30 days: register again to refresh); Server: an admin webhook."""
-        await self._setup()
-        project = await self._json("GET", f"project/{container}")
-        jql = f"project = {jql_string(project['key'])}"
-        events = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created",
-                  "comment_updated", "comment_deleted"]
-        if self._cloud:
-            result = (await self._json("POST", "webhook", json={"url": url, "webhooks": [
-                {"events": events, "jqlFilter": jql}]}))["webhookRegistrationResult"][0]
-            if "createdWebhookId" not in result:
-                raise RemoteItemError("Jira refused the webhook: " + "; ".join(result.get("errors") or []))
-            return str(result["createdWebhookId"])
-        created = (await self.http.request("POST", "rest/webhooks/1.0/webhook", expect=(201,), json={
-            "name": f"Tandem {project['key']}", "url": url, "events": events,
-            "filters": {"issue-related-events-section": jql}, "excludeBody": False})).json()
-        return created["self"].rstrip("/").rsplit("/", 1)[1]
-
-    async def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        if not secret:
-            return False
-        lowered = {k.lower(): v for k, v in headers.items()}
-        given = lowered.get(SECRET_HEADER.lower())
-        if given is not None:
-            return hmac.compare_digest(given.encode(), secret.encode())
-        signature = lowered.get("x-hub-signature", "")
-        if signature.startswith("sha256="):
-            expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            return hmac.compare_digest(signature.encode(), expected.encode())
-        return False
-
-    async def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[WebhookEvent]:
-        try:
-            data = json.loads(body)
-            event = data["webhookEvent"]
-            issue = data["issue"]
-            project = ((issue.get("fields") or {}).get("project") or {}).get("id", "")
-            kind = EVENT_KINDS.get(event)
-            if kind is None:
-                return []
-            items = (data.get("changelog") or {}).get("items") or []
-            if kind == "updated" and items and all(i.get("field") == "Attachment" for i in items):
-                kind = "attachment"
-            return [WebhookEvent(container=str(project), item_id=str(issue["id"]), kind=kind)]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return []

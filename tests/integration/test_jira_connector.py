@@ -17,7 +17,8 @@ from aiohttp import web
 from appliance.config import OutboundConfig
 from appliance.connectors.base import (RemoteAuthError, RemoteItemError, RemoteNotFound, RetriableRemoteError,
                                        WebhookEvent)
-from appliance.connectors.jira import JiraConnector, jql_bound
+from appliance.connectors.jira import JiraConnector
+from appliance.connectors.jql import jql_bound
 from appliance.outbound import OutboundClient, RetryPolicy
 from tests.fakes.jira import JiraEmulator
 from tests.fakes.server import serve

@@ -39,7 +39,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from appliance import audit
-from appliance.connectors.jira import SECRET_HEADER as JIRA_SECRET_HEADER
+from appliance.connectors.jira_webhooks import SECRET_HEADER as JIRA_SECRET_HEADER
 from appliance.sync.connections import check_spec, jsonb, webhook_reader
 from appliance.sync.spec import IntegrationSpec
 from appliance.web.api import (API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed,
