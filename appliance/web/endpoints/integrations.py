@@ -12,12 +12,10 @@ item key or text), conflicts held for a person (resolve by choosing a side or gi
 (retry one now: its backoff is reset and it is queued for the engine).
 
 Webhooks: each integration has a random secret; its webhook URL for side A and B is
-`https://<tenant host>/api/v1/hooks/{integration_id}/{secret}?side=a|b`. POST to it needs no
-sign-in: the secret in the path is checked in constant time (wrong or unknown: 404, the same
-as a path that does not exist), the app's own proof (GitLab's X-Gitlab-Token, a Jira
-X-Hub-Signature) is checked when sent, and each item the delivery names is queued in
-`webhook_deliveries` for the engine. A delivery only says "look at item X now"; the poll
-remains the safety net.
+`https://<tenant host>/api/v1/hooks/{integration_id}/{secret}?side=a|b`, received by
+appliance/web/endpoints/hooks.py, which queues the items a delivery names in
+`webhook_deliveries` (enqueue_item, also used by retry). A delivery only says "look at item
+X now"; the poll remains the safety net.
 
 Preview (POST .../{id}/preview) lives in appliance/web/endpoints/preview.py.
 
@@ -26,9 +24,7 @@ Every change is recorded in the tenant's audit log.
 
 from __future__ import annotations
 
-import hmac
 import json
-import logging
 import secrets
 from datetime import datetime
 from typing import Any, Literal
@@ -39,13 +35,10 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from appliance import audit
-from appliance.connectors.jira_webhooks import SECRET_HEADER as JIRA_SECRET_HEADER
-from appliance.sync.connections import check_spec, jsonb, webhook_reader
+from appliance.sync.connections import check_spec, jsonb
 from appliance.sync.spec import IntegrationSpec
 from appliance.web.api import (API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed,
                                decode_cursor)
-
-log = logging.getLogger(__name__)
 
 TAG = "integrations"
 INTEGRATIONS = "/api/v1/integrations"
@@ -53,9 +46,6 @@ ONE = INTEGRATIONS + "/{id}"
 HOOKS = "/api/v1/hooks/{integration_id}/{secret}"
 Side = Literal["a", "b"]
 MAX_ITEM_ID = 200
-
-# The header in which each app sends its own proof of the secret, when configured to.
-PROOF_HEADER = {"jira": "X-Hub-Signature", "gitlab": "X-Gitlab-Token"}
 
 
 # --- models --------------------------------------------------------------------------------------
@@ -209,14 +199,6 @@ class Retry(ApiModel):
     item_id: str = Field(min_length=1, max_length=MAX_ITEM_ID)
 
 
-class HookQuery(ApiModel):
-    side: Side = Field(description="Which side's app sends to this URL.")
-
-
-class HookAccepted(ApiModel):
-    queued: int = Field(description="Items queued for the engine (0 for events it does not sync).")
-
-
 # --- helpers -------------------------------------------------------------------------------------
 
 _COLUMNS = "id, name, enabled, paused, spec::text AS spec, webhook_secret, created_at, updated_at"
@@ -287,7 +269,8 @@ def _text_cursor(ctx: Context, *types: type) -> tuple:
     return key
 
 
-async def _enqueue(conn: asyncpg.Connection, integration_id: int, side: str, item_id: str, kind: str) -> None:
+async def enqueue_item(conn: asyncpg.Connection, integration_id: int, side: str, item_id: str, kind: str) -> None:
+    """Queue `item_id` of `side` for the tenant worker's engine (a webhook's or a retry's fast path)."""
     await conn.execute("INSERT INTO webhook_deliveries (integration_id, side, item_id, kind) VALUES ($1, $2, $3, $4)",
                        integration_id, side, item_id, kind)
 
@@ -519,7 +502,7 @@ async def resolve_conflict(request: web.Request, ctx: Context) -> ConflictOut:
             "UPDATE conflicts SET state = 'resolved', resolution = $2, resolved_value = CASE $2 WHEN 'a' THEN a_value "
             "WHEN 'b' THEN b_value ELSE $4::jsonb END, resolved_by = $3, resolved_at = now() WHERE id = $1",
             conflict_id, resolution, ctx.actor, json.dumps(ctx.body.value))
-        await _enqueue(conn, integration_id, "a", row["a_id"], "conflict_resolved")
+        await enqueue_item(conn, integration_id, "a", row["a_id"], "conflict_resolved")
         await audit.log_event(conn, ctx.actor, "integration.conflict.resolve", row["a_key"] or row["b_key"],
                               {"integration_id": integration_id, "conflict_id": conflict_id, "field": row["field"],
                                "resolution": resolution}, ctx.client_addr)
@@ -554,63 +537,8 @@ async def retry_item(request: web.Request, ctx: Context) -> ItemErrorOut:
             integration_id, body.side, body.item_id)
         if row is None:
             raise ApiError(404, f"Item {body.item_id} of side {body.side.upper()} has not failed.")
-        await _enqueue(conn, integration_id, body.side, body.item_id, "retry")
+        await enqueue_item(conn, integration_id, body.side, body.item_id, "retry")
         await audit.log_event(conn, ctx.actor, "integration.item.retry", row["item_key"] or body.item_id,
                               {"integration_id": integration_id, "side": body.side, "item_id": body.item_id},
                               ctx.client_addr)
     return ItemErrorOut(**dict(row))
-
-
-# --- webhooks ------------------------------------------------------------------------------------
-
-@API.operation("POST", HOOKS, summary="Receive an app's webhook", tags=["webhooks"], realm="tenant", role=None,
-               query=HookQuery, response=HookAccepted, status=202,
-               description="For the apps, not for people: the URL with its secret is the credential. "
-                           "Queues the items the delivery names for the engine.")
-async def receive_webhook(request: web.Request, ctx: Context) -> HookAccepted:
-    integration_id, given, side = ctx.path["integration_id"], ctx.path["secret"], ctx.query.side
-    body = await request.read()
-    async with ctx.transaction() as conn:
-        row = await conn.fetchrow("SELECT enabled, spec::text AS spec, webhook_secret FROM integrations WHERE id = $1",
-                                  integration_id)
-        # Compared in constant time even for an unknown integration, so timing tells nothing.
-        expected = row["webhook_secret"] if row is not None and row["webhook_secret"] else secrets.token_urlsafe(32)
-        if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()) or row is None:
-            raise ApiError(404)
-        spec = IntegrationSpec.model_validate_json(row["spec"])
-        target = getattr(spec, f"side_{side}")
-        connection = await conn.fetchrow("SELECT kind, options::text AS options FROM connections WHERE id = $1",
-                                         target.connection_id)
-        if connection is None or not row["enabled"]:
-            return HookAccepted(queued=0)
-        reader = webhook_reader(connection["kind"], jsonb(connection["options"]) or {})
-        # Only this endpoint may say what the URL's secret was: drop a client's own attempt.
-        headers = {k: v for k, v in request.headers.items() if k.lower() != JIRA_SECRET_HEADER.lower()}
-        sent_proof = any(k.lower() == PROOF_HEADER[connection["kind"]].lower() for k in headers)
-        if connection["kind"] == "jira" and not sent_proof:
-            headers[JIRA_SECRET_HEADER] = given   # the URL's secret is Jira's proof (see the connector)
-            sent_proof = True
-        if sent_proof and not await reader.verify_webhook(headers, body, expected):
-            log.info("webhook for integration %s refused: the app's own proof does not match", integration_id,
-                     extra={"tenant": ctx.realm.slug, "integration": integration_id})
-            raise ApiError(404)
-        try:
-            events = await reader.parse_webhook(headers, body)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            # The connectors parse defensively; a delivery shaped like nothing they know still
-            # must not become a 500 that makes the app disable its hook.
-            log.info("webhook for integration %s: a delivery of unknown shape was ignored", integration_id,
-                     extra={"tenant": ctx.realm.slug, "integration": integration_id})
-            events = []
-        queued = 0
-        for event in events:
-            # A container given by path/key cannot be compared with the id the app sends.
-            if target.container.isdigit() and event.container != target.container:
-                continue
-            if not event.item_id or len(event.item_id) > MAX_ITEM_ID or "\x00" in event.item_id + event.kind:
-                continue
-            await _enqueue(conn, integration_id, side, event.item_id, event.kind)
-            queued += 1
-    log.debug("webhook for integration %s side %s: %d item(s) queued", integration_id, side, queued,
-              extra={"tenant": ctx.realm.slug, "integration": integration_id})
-    return HookAccepted(queued=queued)
