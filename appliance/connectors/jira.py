@@ -34,6 +34,12 @@ entity property for JQL when an app declares it, so when Jira refuses that claus
 connector falls back to a bounded scan of the project's SCAN_WINDOW newest issues with their
 properties (search results include them with `properties=tandem.sync`).
 
+Comments come with the issue: the search's and GET issue's `comment` field carries an issue's
+comments (at most its `maxResults`); when it holds all of them (`total`), Item.comments of
+changed_since and of get_item(comments=False) are those (saving a comment list per item), else
+None. They come without their properties, so without markers (appliance.sync.comments lists the
+comments itself when a marker could matter); get_item(comments=True) lists them, markers included.
+
 Webhooks: Jira Cloud dynamic webhooks and Server webhooks carry no shared secret, so Tandem
 registers a URL containing the integration's secret; the web tier passes the secret it found in
 the URL as header `X-Tandem-Webhook-Secret`. Jira admin webhooks configured with a secret sign
@@ -192,10 +198,15 @@ class JiraConnector(JiraWebhooks, Connector):
                 fields[key] = self._custom_value(value)
         marker = ((issue.get("properties") or {}).get(PROPERTY) or {}).get("marker")
         attachments = [self._attachment(a) for a in f.get("attachment") or []]
+        listed = f.get("comment") or {}
+        shown = listed.get("comments")
+        comments = ([self._comment(c) for c in shown]
+                    if shown is not None and len(shown) >= int(listed.get("total", 0)) else None)
         return Item(id=str(issue["id"]), key=issue["key"], url=str(self.http.url(f"browse/{issue['key']}")),
                     type=(f.get("issuetype") or {}).get("name", ""), created_at=parse_time(f["created"]),
                     updated_at=parse_time(f["updated"]), fields=fields, marker=marker,
-                    attachments=attachments if "attachment" in f else None, raw_version=f["updated"])
+                    attachments=attachments if "attachment" in f else None, comments=comments,
+                    raw_version=f["updated"])
 
     def _attachment(self, a: Mapping[str, Any]) -> AttachmentRef:
         return AttachmentRef(id=str(a["id"]), filename=a["filename"], size=int(a.get("size") or 0),

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from appliance.connectors.base import Comment, RemoteItemError, RemoteNotFound
@@ -59,16 +60,26 @@ def text_of(body: str, is_copy: bool) -> str:
     return AUTHOR_LINE.sub("", body, count=1) if is_copy else body
 
 
-async def sync_comments(engine: Engine, link: Link) -> int:
-    """Copy, edit and delete the pair's comments (module docstring); returns how many were copied."""
+async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Comment] | None] | None = None) -> int:
+    """Copy, edit and delete the pair's comments (module docstring); returns how many were copied.
+
+    `known` gives a side's comments when the caller already holds all of them (a poll page's, or
+    [] for a counterpart created in this same look): that side is not listed again. Such comments
+    may lack markers (Jira's search omits comment properties), and a copy whose record a crash
+    lost is recognised by its marker alone: while a comment intent of this pair is pending, both
+    sides are listed."""
     options = engine.spec.comments
     if not options.enabled:
         return 0
+    ours = await engine.store.comment_markers(link)
+    held = {} if "pending" in ours.values() else dict(known or {})
     lists: dict[str, list[Comment]] = {}
     for side in ("a", "b"):
         s = engine._side_map[side]
-        comments = await engine._call(side, lambda c, s=s, side=side: c.list_comments(s.container,
-                                                                                    link.item_id(side)))
+        comments = held.get(side)
+        if comments is None:
+            comments = await engine._call(side, lambda c, s=s, side=side: c.list_comments(s.container,
+                                                                                        link.item_id(side)))
         lists[side] = [c for c in comments if not c.system]
     pairs = await engine.store.comment_links(link)
     by_id = {side: {c.id: c for c in lists[side]} for side in ("a", "b")}
@@ -81,7 +92,6 @@ async def sync_comments(engine: Engine, link: Link) -> int:
         elif resolution is not None:        # resolved after the comment was deleted: nothing to apply
             await engine.store.resolution_applied(resolution["id"])
     linked = {"a": {p["a_id"] for p in pairs}, "b": {p["b_id"] for p in pairs}}
-    ours = await engine.store.comment_markers(link)
     copied = 0
     for side in ("a", "b"):
         other = OTHER[side]

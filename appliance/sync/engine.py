@@ -370,16 +370,14 @@ class Engine:
                 return
             if item.deleted:
                 return
-            link = await self._create_counterpart(side, item)
-            if link is not None:
-                await self._sync_related(link)
+            await self._create_counterpart(side, item)
             return
         if link.state == "deleted":
             return
         if not force and link.updated_at(side) is not None and item.updated_at <= link.updated_at(side):
             return      # nothing since the last sync (our own write included)
-        if await self._merge(link, side, item):
-            await self._sync_related(link)
+        if (counterpart := await self._merge(link, side, item)) is not None:
+            await self._sync_related(link, {side: item, OTHER[side]: counterpart})
 
     def _eligible(self, side: str, item: Item) -> TypeMapping | None:
         if not self.mapper.passes_filter(side, item):
@@ -415,6 +413,8 @@ class Engine:
         self.counts["created"] += 1
         if recovered and not await self._merge(link, side, item):
             return None
+        created.comments = None if recovered else []    # new: no comments but those synced now
+        await self._sync_related(link, {side: item, other: created})
         return link
 
     async def _complete(self, intent, side: str, counterpart: Item) -> Link | None:
@@ -448,8 +448,8 @@ class Engine:
         link.a_updated_at, link.b_updated_at = updated["a"], updated["b"]
         return link
 
-    async def _merge(self, link: Link, side: str, item: Item) -> bool:
-        """Merge the pair; False when the counterpart turned out to be gone (delete policy)."""
+    async def _merge(self, link: Link, side: str, item: Item) -> Item | None:
+        """Merge the pair; returns the counterpart as read, None if it is gone (delete policy)."""
         other = OTHER[side]
         so = self._side_map[other]
         try:
@@ -457,7 +457,7 @@ class Engine:
                                                                        comments=False, attachments=False))
         except RemoteNotFound:
             await self._counterpart_gone(link, side, item)
-            return False
+            return None
         items = {side: item, other: counterpart}
         a_item, b_item = items["a"], items["b"]
         decisions, changes, applied = await self._plan(link, a_item, b_item)
@@ -497,7 +497,7 @@ class Engine:
             link, base_a, base_b, *((None, None) if self._has_related() else times),
             "conflict" if held else "active", self.run_id, events, conflicts, applied)
         link.a_updated_at, link.b_updated_at = times
-        return True
+        return counterpart
 
     async def _plan(self, link: Link, a_item: Item, b_item: Item
                     ) -> tuple[list[merge.Decision], dict[str, dict[str, Any]], list[int]]:
@@ -586,10 +586,11 @@ class Engine:
     def _has_related(self) -> bool:
         return self.spec.comments.enabled or self.spec.attachments.enabled
 
-    async def _sync_related(self, link: Link) -> None:
-        """Comments, then attachments, of a pair; then the pair's update times that _link and
-        _merge held back (so a pair is skipped as unchanged only once all of it was synced)."""
-        self.counts["comments"] = await sync_comments(self, link) + self.counts["comments"]  # not +=: read after await
+    async def _sync_related(self, link: Link, items: dict[str, Item] | None = None) -> None:
+        """Comments, then attachments, of a pair, then the update times _link and _merge held back (skipped as
+        unchanged only once all synced). An item's own comments stand unless we wrote to it after its read."""
+        known = {s: i.comments for s, i in (items or {}).items() if i.updated_at == link.updated_at(s)}
+        self.counts["comments"] = await sync_comments(self, link, known) + self.counts["comments"]  # not +=: read after await
         self.counts["attachments"] = await sync_attachments(self, link) + self.counts["attachments"]
         if self._has_related():
             await self.store.set_link_times(link)

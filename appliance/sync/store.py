@@ -279,11 +279,12 @@ class Store:
             "SELECT c.*, i.source_side FROM {s}.comment_links c LEFT JOIN {s}.intents i ON i.marker = c.marker "
             "WHERE c.link_id = $1 ORDER BY c.id"), link.id)
 
-    async def comment_markers(self, link: Link) -> set[str]:
-        """Markers of every comment the engine created or meant to create on this pair."""
+    async def comment_markers(self, link: Link) -> dict[str, str]:
+        """Marker -> state ('pending' / 'done') of every comment the engine created or meant to
+        create on this pair."""
         rows = await self.pool.fetch(self._q(
-            "SELECT marker FROM {s}.intents WHERE parent_link_id = $1 AND kind = 'comment'"), link.id)
-        return {r["marker"] for r in rows}
+            "SELECT marker, state FROM {s}.intents WHERE parent_link_id = $1 AND kind = 'comment'"), link.id)
+        return {r["marker"]: r["state"] for r in rows}
 
     async def add_comment_link(self, link: Link, intent: Intent, a_id: str, b_id: str, base_a: str,
                                base_b: str, run_id: int, event: Event) -> None:

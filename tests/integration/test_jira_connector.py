@@ -237,6 +237,31 @@ async def test_comments_with_markers(world):
     assert len((await world.jira.get_item(world.project, item.id)).comments) == 3
 
 
+async def test_polled_items_carry_their_comments_when_the_page_holds_all(world, monkeypatch):
+    item = await create(world)
+    await world.jira.add_comment(world.project, item.id, "first", "c-1")
+    await world.connector(world.emu.bob).add_comment(world.project, item.id, "second", "bob-side")
+    [polled] = (await world.jira.changed_since(world.project, None, None)).items
+    assert [(c.body, c.author.name) for c in polled.comments] == [("first", "Alice Admin"), ("second", "Bob Builder")]
+    read = await world.jira.get_item(world.project, item.id, comments=False)
+    assert [c.body for c in read.comments] == ["first", "second"]
+
+    # Jira caps the comments a search or issue read carries: then they are left to a listing.
+    field_value = world.emu.render.field_value
+
+    def capped(issue, fid, v):
+        value = field_value(issue, fid, v)
+        if fid == "comment":
+            value = dict(value, comments=value["comments"][:1], maxResults=1)
+        return value
+
+    monkeypatch.setattr(world.emu.render, "field_value", capped)
+    [polled] = (await world.jira.changed_since(world.project, None, None)).items
+    assert polled.comments is None
+    assert (await world.jira.get_item(world.project, item.id, comments=False)).comments is None
+    assert [c.marker for c in (await world.jira.get_item(world.project, item.id)).comments] == ["c-1", "bob-side"]
+
+
 async def test_attachments_stream_up_and_down(world):
     item = await create(world)
     payload = bytes(range(256)) * 5000

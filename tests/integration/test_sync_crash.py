@@ -272,16 +272,16 @@ async def test_a_crash_after_the_link_before_the_comments_loses_no_comment(world
     await w.jira_comment(bug, "second")
     row = await w.integration()
 
-    async def dies_listing_comments(connection):
+    async def dies_copying_comments(connection):
         connector = await w.connectors(connection)
 
         async def crash(*args, **kwargs):
             raise Crash()
-        connector.list_comments = crash
+        connector.add_comment = crash
         return connector
 
     with pytest.raises(Crash):
-        await Engine(w.pool, dies_listing_comments, row, schema="t_acme", tenant="acme").run_once("test")
+        await Engine(w.pool, dies_copying_comments, row, schema="t_acme", tenant="acme").run_once("test")
     [issue] = w.gl_issues()
     assert await w.pool.fetchval("SELECT count(*) FROM t_acme.links") == 1 and not w.widgets.notes.get(issue.iid)
 

@@ -12,6 +12,8 @@ import random
 import pytest
 from prometheus_client import REGISTRY
 
+from appliance.sync.engine import Engine
+
 from tests.integration.sync_setup import DESCRIPTION, STATUS, quiesce, world  # noqa: F401 (world: a fixture)
 async def test_creates_both_ways_with_mapped_fields_and_comments(world):
     w = world
@@ -271,3 +273,59 @@ async def test_a_reconcile_run_heals_a_change_the_polls_missed(world):
     assert issue.title == "Before"
     result = await engine.run_once("reconcile")
     assert result.counts["updated"] == 1 and issue.title == "After"
+
+
+async def test_a_backfill_lists_no_comments_it_already_holds(world):
+    # The search page carries each issue's comments, and a counterpart created in the same look
+    # has none but Tandem's copies: neither is listed. A comment added later still crosses.
+    w = world
+    bugs = [await w.jira_issue(f"Printer {n} on fire") for n in range(3)]
+    for bug in bugs:
+        await w.jira_comment(bug, "first")
+        await w.jira_comment(bug, "second")
+    row = await w.integration()
+    result = await w.engine(row).run_once("test")
+    assert result.status == "ok" and result.counts["created"] == 3 and result.counts["comments"] == 6
+    comment_lists = ("GET", "/rest/api/2/issue/{issueIdOrKey}/comment")
+    note_lists = ("GET", "/api/v4/projects/{id}/issues/{iid}/notes")
+    assert w.jira.knobs.requests[comment_lists] == 0
+    # The GitLab poll of the same run sees the new issues (our notes moved them) and lists each once.
+    assert w.gl.knobs.requests[note_lists] == 3
+    for issue in w.gl_issues():
+        notes = [n.body for n in w.widgets.notes[issue.iid] if not n.system]
+        assert len(notes) == 2 and "first" in notes[0] and "second" in notes[1]
+
+    await w.jira_comment(bugs[1], "third")
+    await quiesce(w.engine(row))
+    issue = next(i for i in w.gl_issues() if i.title == "Printer 1 on fire")
+    notes = [n.body for n in w.widgets.notes[issue.iid] if not n.system]
+    assert len(notes) == 3 and all(text in note for note, text in zip(notes, ("first", "second", "third")))
+    assert all(len(w.jira.issues[bug].comments) == 2 + (bug == bugs[1]) for bug in bugs)
+
+
+async def test_a_comment_added_while_tandem_writes_the_item_is_not_lost(world):
+    # The counterpart's comments came with its read; a person's comment made between that read
+    # and Tandem's write (whose read-back update time the pair then records) is listed, not missed.
+    w = world
+    bug = await w.jira_issue("Printer on fire")
+    row = await w.integration()
+    await quiesce(w.engine(row))
+    [issue] = w.gl_issues()
+    await w.gl_edit(issue.iid, title="Printer on fire again")
+
+    async def comment_before_the_write(connection):
+        connector = await w.connectors(connection)
+        update = connector.update_item
+
+        async def update_item(container, item_id, changes):
+            if item_id == bug:
+                await w.jira_comment(bug, "Meanwhile: smoke")
+            return await update(container, item_id, changes)
+        connector.update_item = update_item
+        return connector
+
+    result = await Engine(w.pool, comment_before_the_write, row, schema="t_acme", tenant="acme").run_once("test")
+    assert result.counts["updated"] == 1 and w.jira.issues[bug].fields["summary"] == "Printer on fire again"
+    await quiesce(w.engine(row))
+    [note] = [n.body for n in w.widgets.notes.get(issue.iid, []) if not n.system]
+    assert note.startswith("*Bob Builder wrote:*\n\nMeanwhile: smoke")

@@ -63,6 +63,27 @@ async def test_a_crash_right_after_a_comment_copy_does_not_duplicate_it(world):
     assert len(w.jira.issues[bug].comments) == 1
 
 
+async def test_a_crash_right_after_a_comment_copy_to_jira_does_not_duplicate_it(world):
+    # Jira's search carries comments without their marker property: the recovery must still
+    # recognise the copy a crash left unrecorded on the Jira side.
+    w = world
+    iid = await w.gl_issue("With comments")
+    row = await w.integration()
+    await w.engine(row).run_once("test")
+    await w.gl_comment(iid, "first")
+
+    def fault(point):
+        if point == "comment_created":
+            raise Crash()
+
+    with pytest.raises(Crash):
+        await w.engine(row, fault=fault).run_once("test")
+    await quiesce(w.engine(row))
+    [bug] = w.jira.issues.values()
+    assert len(bug.comments) == 1 and "first" in str(bug.comments[0].body)
+    assert len([n for n in w.widgets.notes[int(iid)] if not n.system]) == 1
+
+
 async def test_a_crash_right_after_an_attachment_upload_does_not_upload_it_twice(world):
     w = world
     bug = await w.jira_issue("With a log")
