@@ -43,13 +43,8 @@ async def test_a_crash_right_after_a_remote_create_leaves_exactly_one_counterpar
     assert linked == 1 and len(crashes) == 2
 
 
-async def test_a_crash_right_after_a_comment_copy_does_not_duplicate_it(world):
-    w = world
-    bug = await w.jira_issue("With comments")
-    row = await w.integration()
-    await w.engine(row).run_once("test")
-    await w.jira_comment(bug, "first")
-
+async def crash_after_the_comment_copy(w, row) -> None:
+    """A run that dies right after copying a comment (before recording it), then runs to quiet."""
     def fault(point):
         if point == "comment_created":
             raise Crash()
@@ -57,6 +52,15 @@ async def test_a_crash_right_after_a_comment_copy_does_not_duplicate_it(world):
     with pytest.raises(Crash):
         await w.engine(row, fault=fault).run_once("test")
     await quiesce(w.engine(row))
+
+
+async def test_a_crash_right_after_a_comment_copy_does_not_duplicate_it(world):
+    w = world
+    bug = await w.jira_issue("With comments")
+    row = await w.integration()
+    await w.engine(row).run_once("test")
+    await w.jira_comment(bug, "first")
+    await crash_after_the_comment_copy(w, row)
     [issue] = w.gl_issues()
     copies = [n.body for n in w.widgets.notes.get(issue.iid, []) if not n.system]
     assert len(copies) == 1 and "first" in copies[0]
@@ -71,14 +75,7 @@ async def test_a_crash_right_after_a_comment_copy_to_jira_does_not_duplicate_it(
     row = await w.integration()
     await w.engine(row).run_once("test")
     await w.gl_comment(iid, "first")
-
-    def fault(point):
-        if point == "comment_created":
-            raise Crash()
-
-    with pytest.raises(Crash):
-        await w.engine(row, fault=fault).run_once("test")
-    await quiesce(w.engine(row))
+    await crash_after_the_comment_copy(w, row)
     [bug] = w.jira.issues.values()
     assert len(bug.comments) == 1 and "first" in str(bug.comments[0].body)
     assert len([n for n in w.widgets.notes[int(iid)] if not n.system]) == 1

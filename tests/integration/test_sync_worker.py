@@ -28,6 +28,18 @@ async def wait_until(predicate, timeout=10.0):
         await asyncio.sleep(0.05)
 
 
+async def add_connections(pool, key, connections: dict[str, tuple[str, dict]]) -> dict[str, int]:
+    """Connections named by their kind ("jira", "gitlab") -> (base URL, credentials), stored as
+    the API stores them (credentials sealed for their row); returns kind -> connection id."""
+    ids = {}
+    for kind, (url, credentials) in connections.items():
+        ids[kind] = await pool.fetchval(
+            "INSERT INTO t_acme.connections (name, kind, base_url) VALUES ($1, $2, $3) RETURNING id", kind, kind, url)
+        await pool.execute("UPDATE t_acme.connections SET credentials = $2 WHERE id = $1", ids[kind],
+                           secrets.encrypt(key, credentials, schema="t_acme", connection_id=ids[kind]))
+    return ids
+
+
 @pytest.fixture
 async def tenant_pool(config, key):
     await migrator.migrate(config, key)
@@ -47,14 +59,8 @@ async def test_one_job_per_enabled_integration_following_changes(config, key, te
     gl.add_label(project, "bug")
     async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
             OutboundClient(config, [], tenant="acme") as outbound:
-        ids = {}
-        for name, kind, url, credentials in (("jira", "jira", jira_url, {"token": jira.alice.token}),
-                                              ("gitlab", "gitlab", gl_url, {"token": gl.add_token(alice)})):
-            ids[name] = await pool.fetchval(
-                "INSERT INTO t_acme.connections (name, kind, base_url) VALUES ($1, $2, $3) RETURNING id",
-                name, kind, url)
-            await pool.execute("UPDATE t_acme.connections SET credentials = $2 WHERE id = $1", ids[name],
-                               secrets.encrypt(key, credentials, schema="t_acme", connection_id=ids[name]))
+        ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
+                                                "gitlab": (gl_url, {"token": gl.add_token(alice)})})
         spec = {"side_a": {"connection_id": ids["jira"], "container": jira.projects["PROJ"].id},
                 "side_b": {"connection_id": ids["gitlab"], "container": str(project.id)},
                 "type_mappings": [{"a_type": "Bug", "b_type": "issue", "b_labels": ["bug"]}],
@@ -107,14 +113,8 @@ async def test_a_webhook_delivery_or_sync_now_runs_within_a_second(config, key, 
     project = gl.add_project("acme/widgets", owner=alice)
     async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
             OutboundClient(config, [], tenant="acme") as outbound:
-        ids = {}
-        for name, kind, url, credentials in (("jira", "jira", jira_url, {"token": jira.alice.token}),
-                                              ("gitlab", "gitlab", gl_url, {"token": gl.add_token(alice)})):
-            ids[name] = await pool.fetchval(
-                "INSERT INTO t_acme.connections (name, kind, base_url) VALUES ($1, $2, $3) RETURNING id",
-                name, kind, url)
-            await pool.execute("UPDATE t_acme.connections SET credentials = $2 WHERE id = $1", ids[name],
-                               secrets.encrypt(key, credentials, schema="t_acme", connection_id=ids[name]))
+        ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
+                                                "gitlab": (gl_url, {"token": gl.add_token(alice)})})
         spec = {"side_a": {"connection_id": ids["jira"], "container": jira.projects["PROJ"].id},
                 "side_b": {"connection_id": ids["gitlab"], "container": str(project.id)},
                 "type_mappings": [{"a_type": "Bug", "b_type": "issue"}],
