@@ -88,19 +88,6 @@ const sent = (method: string, path: string) => net.calls.filter((c) => c.method 
 
 beforeEach(() => {
   net.calls.length = 0;
-  globalThis.ResizeObserver ??= class {
-    observe() {}
-    unobserve() {}
-    disconnect() {}
-  } as unknown as typeof ResizeObserver;
-  window.matchMedia ??= ((query: string) => ({
-    matches: false, media: query, onchange: null, addEventListener: () => {}, removeEventListener: () => {},
-    addListener: () => {}, removeListener: () => {}, dispatchEvent: () => false,
-  })) as typeof window.matchMedia;
-  // jsdom has no FontFaceSet; the merged-value box (an autosizing textarea) listens to it.
-  if (!("fonts" in document)) {
-    Object.defineProperty(document, "fonts", { value: { addEventListener() {}, removeEventListener() {} } });
-  }
 });
 afterEach(cleanup);
 vi.setConfig({ testTimeout: 20_000 });
