@@ -192,7 +192,8 @@ class TenantWorker:
         try:
             self.pool = await db.create_pool(self.config, self.key, role=role, min_size=1,
                                              max_size=self.config.database.pool_size,
-                                             application_name=f"tandem tenant {self.tenant.slug}")
+                                             application_name=f"tandem tenant {self.tenant.slug}",
+                                             session_state=False)
         except asyncpg.PostgresError as exc:
             raise BootFailure(f"cannot log in to the database as role {role}: {_one_line(exc)}") from exc
         async with self.pool.acquire() as conn:

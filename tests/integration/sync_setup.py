@@ -58,7 +58,7 @@ async def world(config, key, request):
     await migrator.migrate(config, key)
     async with db.control(config, key) as conn:
         tenant = await tenants.create_tenant(config, key, conn, "acme")
-    pool = await db.create_pool(config, key, role=tenant.role_name, max_size=4)
+    pool = await db.create_pool(config, key, role=tenant.role_name, max_size=4, session_state=False)
     jira = JiraEmulator(getattr(request, "param", "server"))
     jira.add_project("OPS", "Operations")
     gl = GitLabFake()
