@@ -60,18 +60,20 @@ def text_of(body: str, is_copy: bool) -> str:
     return AUTHOR_LINE.sub("", body, count=1) if is_copy else body
 
 
-async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Comment] | None] | None = None) -> int:
+async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Comment] | None] | None = None,
+                        *, fresh: bool = False) -> int:
     """Copy, edit and delete the pair's comments (module docstring); returns how many were copied.
 
     `known` gives a side's comments when the caller already holds all of them (a poll page's, or
     [] for a counterpart created in this same look): that side is not listed again. Such comments
     may lack markers (Jira's search omits comment properties), and a copy whose record a crash
     lost is recognised by its marker alone: while a comment intent of this pair is pending, both
-    sides are listed."""
+    sides are listed. `fresh`: the pair was made in this look, so it has no comment pairs and no
+    comment intents yet (not read from the database)."""
     options = engine.spec.comments
     if not options.enabled:
         return 0
-    ours = await engine.store.comment_markers(link)
+    ours = {} if fresh else await engine.store.comment_markers(link)
     held = {} if "pending" in ours.values() else dict(known or {})
     lists: dict[str, list[Comment]] = {}
     for side in ("a", "b"):
@@ -81,7 +83,7 @@ async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Com
             comments = await engine._call(side, lambda c, s=s, side=side: c.list_comments(s.container,
                                                                                         link.item_id(side)))
         lists[side] = [c for c in comments if not c.system]
-    pairs = await engine.store.comment_links(link)
+    pairs = [] if fresh else await engine.store.comment_links(link)
     by_id = {side: {c.id: c for c in lists[side]} for side in ("a", "b")}
     resolutions = await engine.store.comment_resolutions(link) if pairs else {}
     for pair in pairs:
@@ -108,10 +110,8 @@ async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Com
 async def _copy(engine: Engine, link: Link, side: str, comment: Comment, by_marker: dict[str, Comment]) -> int:
     other = OTHER[side]
     target = engine._side_map[other]
-    intent = await engine.store.pending_intent("comment", side, comment.id)
-    copy = by_marker.get(intent.marker) if intent else None
-    if intent is None:
-        intent = await engine.store.add_intent("comment", side, comment.id, link.id)
+    intent, fresh = await engine.store.intent_for("comment", side, comment.id, link.id)
+    copy = None if fresh else by_marker.get(intent.marker)
     made = 0
     if copy is None:
         body = author_line(comment.author.name) + (engine.mapper.rich_text(comment.body, side) or "")

@@ -124,6 +124,7 @@ class Engine:
         self.extra = {"tenant": tenant, "integration": self.name}
         self.rng = random.Random()
         self._known: dict[tuple[str, str], tuple[str, datetime | None]] = {}    # see _poll
+        self._unlinked: set[tuple[str, str]] = set()    # the poll page's items without a pair
         self._lock = asyncio.Lock()
 
     # -- one run ------------------------------------------------------------------------------
@@ -289,9 +290,10 @@ class Engine:
                             extra=self.extra)
                 return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
             self._known = await self.store.link_states(side, [i.id for i in page.items])
+            self._unlinked = {(side, i.id) for i in page.items} - self._known.keys()
             await parallel.run_each(page.items, lambda i: self._guarded(side, i.id, i.key, i), key=lambda i: i.id,
                                     fatal=(Exception,))
-            self._known = {}
+            self._known, self._unlinked = {}, set()
             if page.next_cursor is None:
                 await self.store.advance_cursor(side, poll_start)
                 return None
@@ -358,7 +360,11 @@ class Engine:
         known = None if force else self._known.pop((side, item.id), None)
         if known is not None and (known[0] == "deleted" or (known[1] is not None and item.updated_at <= known[1])):
             return      # as below, decided from the poll page's one query (most items of a poll)
-        link = await self.store.link_by(side, item.id)
+        # An item the page's query found unpaired is read as such once (a page may name it twice,
+        # and the first look may pair it); pairs are made only by this run, so it still holds.
+        unpaired = not force and (side, item.id) in self._unlinked
+        self._unlinked.discard((side, item.id))
+        link = None if unpaired else await self.store.link_by(side, item.id)
         if link is None:
             intent = await self.store.intent_by_marker(item.marker) if item.marker else None
             if intent is not None and intent.kind == "item":
@@ -392,12 +398,10 @@ class Engine:
             return None
         other = OTHER[side]
         target = self._side_map[other]
-        intent = await self.store.pending_intent("item", side, item.id)
+        intent, fresh = await self.store.intent_for("item", side, item.id)
         created = None
-        if intent is not None:
+        if not fresh:
             created = await self._call(other, lambda c: c.find_by_marker(target.container, intent.marker))
-        else:
-            intent = await self.store.add_intent("item", side, item.id)
         recovered = created is not None
         if created is None:
             fields = self.mapper.create_fields(other, self.mapper.read(side, item), tm)
@@ -414,7 +418,7 @@ class Engine:
         if recovered and not await self._merge(link, side, item):
             return None
         created.comments = None if recovered else []    # new: no comments but those synced now
-        await self._sync_related(link, {side: item, other: created})
+        await self._sync_related(link, {side: item, other: created}, fresh=not recovered)
         return link
 
     async def _complete(self, intent, side: str, counterpart: Item) -> Link | None:
@@ -586,11 +590,13 @@ class Engine:
     def _has_related(self) -> bool:
         return self.spec.comments.enabled or self.spec.attachments.enabled
 
-    async def _sync_related(self, link: Link, items: dict[str, Item] | None = None) -> None:
+    async def _sync_related(self, link: Link, items: dict[str, Item] | None = None, *, fresh: bool = False) -> None:
         """Comments, then attachments, of a pair, then the update times _link and _merge held back (skipped as
-        unchanged only once all synced). An item's own comments stand unless we wrote to it after its read."""
+        unchanged only once all synced). An item's own comments stand unless we wrote to it after its read.
+        `fresh`: the pair was made by this look, its counterpart created now (no comment pairs yet)."""
         known = {s: i.comments for s, i in (items or {}).items() if i.updated_at == link.updated_at(s)}
-        self.counts["comments"] = await sync_comments(self, link, known) + self.counts["comments"]  # not +=: read after await
+        copied = await sync_comments(self, link, known, fresh=fresh)
+        self.counts["comments"] = copied + self.counts["comments"]  # not +=: read after await
         self.counts["attachments"] = await sync_attachments(self, link) + self.counts["attachments"]
         if self._has_related():
             await self.store.set_link_times(link)

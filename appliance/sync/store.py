@@ -88,6 +88,18 @@ class ConflictRow:
     resolved_value: Any = None
 
 
+def _event_from(cte: str, n: int) -> str:
+    """A CTE writing one events row in the same statement as the row it is about: `cte` names
+    the CTE whose `id` is the pair's; $1 is the integration, ${n} the run, then _event_args."""
+    return (f"event AS (INSERT INTO {{s}}.events (integration_id, run_id, link_id, action, direction, item_key, "
+            f"fields, detail) SELECT $1, ${n}::bigint, {cte}.id, ${n + 1}::text, ${n + 2}::text, ${n + 3}::text, "
+            f"${n + 4}::text[], ${n + 5}::text FROM {cte})")
+
+
+def _event_args(event: Event) -> tuple:
+    return event.action, event.direction, event.item_key, list(event.fields), event.detail[:2000]
+
+
 class Store:
     def __init__(self, pool: asyncpg.Pool, schema: str, integration_id: int):
         self.pool = pool
@@ -170,21 +182,23 @@ class Store:
             "SELECT * FROM {s}.intents WHERE integration_id = $1 AND marker = $2"), self.iid, marker)
         return self._intent(row)
 
-    async def pending_intent(self, kind: str, source_side: str, source_id: str) -> Intent | None:
-        row = await self.pool.fetchrow(self._q(
-            "SELECT * FROM {s}.intents WHERE integration_id = $1 AND kind = $2 AND source_side = $3 "
-            "AND source_id = $4 AND state = 'pending'"), self.iid, kind, source_side, source_id)
-        return self._intent(row)
+    async def intent_for(self, kind: str, source_side: str, source_id: str, parent_link_id: int | None = None
+                         ) -> tuple[Intent, bool]:
+        """The pending intent to create a counterpart of `source_id`, and whether it is new.
 
-    async def add_intent(self, kind: str, source_side: str, source_id: str, parent_link_id: int | None = None
-                         ) -> Intent:
-        """Commit the intent (and its fresh marker) before the remote create is attempted."""
-        marker = uuid.uuid4().hex
+        An intent already pending means an earlier attempt may have created the counterpart
+        before it could record it: the caller looks for its marker first. Otherwise a new
+        intent (and fresh marker) is committed here, before the remote create is attempted.
+        One statement (one round trip): the engine asks this for every item and comment it
+        copies."""
         row = await self.pool.fetchrow(self._q(
-            "INSERT INTO {s}.intents (integration_id, marker, kind, source_side, source_id, parent_link_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *"),
-            self.iid, marker, kind, source_side, source_id, parent_link_id)
-        return self._intent(row)
+            "WITH found AS (SELECT * FROM {s}.intents WHERE integration_id = $1 AND kind = $2 AND source_side = $3 "
+            "AND source_id = $4 AND state = 'pending' LIMIT 1), "
+            "made AS (INSERT INTO {s}.intents (integration_id, marker, kind, source_side, source_id, parent_link_id) "
+            "SELECT $1, $5, $2, $3, $4, $6 WHERE NOT EXISTS (SELECT FROM found) RETURNING *) "
+            "SELECT *, false AS fresh FROM found UNION ALL SELECT *, true FROM made"),
+            self.iid, kind, source_side, source_id, uuid.uuid4().hex, parent_link_id)
+        return self._intent(row), row["fresh"]
 
     @staticmethod
     def _intent(row: asyncpg.Record | None) -> Intent | None:
@@ -196,20 +210,18 @@ class Store:
     async def create_link(self, intent: Intent, ids: Mapping[str, str], keys: Mapping[str, str],
                           urls: Mapping[str, str], bases: Mapping[str, dict], updated: Mapping[str, datetime],
                           run_id: int, event: Event) -> Link:
-        """The pair, the intent done, the event: one transaction."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(self._q(
-                "INSERT INTO {s}.links (integration_id, a_id, b_id, a_key, b_key, a_url, b_url, marker, base_a, "
-                "base_b, a_updated_at, b_updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-                "RETURNING *"), self.iid, ids["a"], ids["b"], keys["a"], keys["b"], urls["a"], urls["b"],
-                intent.marker, _json(bases["a"]), _json(bases["b"]), updated["a"], updated["b"])
-            target = ids["b"] if intent.source_side == "a" else ids["a"]
-            await conn.execute(self._q(
-                "UPDATE {s}.intents SET state = 'done', target_id = $2, updated_at = now() WHERE id = $1"),
-                intent.id, target)
-            link = Link.from_row(row)
-            await self._events(conn, run_id, link.id, [event])
-        return link
+        """The pair, the intent done, the event: one statement, so all or none of it."""
+        target = ids["b"] if intent.source_side == "a" else ids["a"]
+        row = await self.pool.fetchrow(self._q(
+            "WITH link AS (INSERT INTO {s}.links (integration_id, a_id, b_id, a_key, b_key, a_url, b_url, marker, "
+            "base_a, base_b, a_updated_at, b_updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+            "RETURNING *), "
+            "done AS (UPDATE {s}.intents SET state = 'done', target_id = $13, updated_at = now() WHERE id = $14), "
+            f"{_event_from('link', 15)} SELECT * FROM link"),
+            self.iid, ids["a"], ids["b"], keys["a"], keys["b"], urls["a"], urls["b"], intent.marker,
+            _json(bases["a"]), _json(bases["b"]), updated["a"], updated["b"], target, intent.id,
+            run_id, *_event_args(event))
+        return Link.from_row(row)
 
     async def save_link(self, link: Link, base_a: dict, base_b: dict, a_updated: datetime | None,
                         b_updated: datetime | None, state: str, run_id: int, events: Iterable[Event],
@@ -288,15 +300,15 @@ class Store:
 
     async def add_comment_link(self, link: Link, intent: Intent, a_id: str, b_id: str, base_a: str,
                                base_b: str, run_id: int, event: Event) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(self._q(
-                "INSERT INTO {s}.comment_links (link_id, a_id, b_id, marker, base_a, base_b) "
-                "VALUES ($1, $2, $3, $4, $5, $6)"), link.id, a_id, b_id, intent.marker, base_a, base_b)
-            target = b_id if intent.source_side == "a" else a_id
-            await conn.execute(self._q(
-                "UPDATE {s}.intents SET state = 'done', target_id = $2, updated_at = now() WHERE id = $1"),
-                intent.id, target)
-            await self._events(conn, run_id, link.id, [event])
+        """The comment pair, its intent done, the event: one statement, so all or none of it."""
+        target = b_id if intent.source_side == "a" else a_id
+        await self.pool.execute(self._q(
+            "WITH pair AS (INSERT INTO {s}.comment_links (link_id, a_id, b_id, marker, base_a, base_b) "
+            "VALUES ($2, $3, $4, $5, $6, $7) RETURNING link_id AS id), "
+            "done AS (UPDATE {s}.intents SET state = 'done', target_id = $8, updated_at = now() WHERE id = $9), "
+            f"{_event_from('pair', 10)} SELECT"),
+            self.iid, link.id, a_id, b_id, intent.marker, base_a, base_b, target, intent.id,
+            run_id, *_event_args(event))
 
     async def save_comment_pair(self, pair_id: int, base_a: str, base_b: str, state: str, run_id: int,
                                 link: Link, event: Event | None) -> None:
