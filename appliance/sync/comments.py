@@ -94,37 +94,41 @@ async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Com
         elif resolution is not None:        # resolved after the comment was deleted: nothing to apply
             await engine.store.resolution_applied(resolution["id"])
     linked = {"a": {p["a_id"] for p in pairs}, "b": {p["b_id"] for p in pairs}}
-    copied = 0
-    for side in ("a", "b"):
-        other = OTHER[side]
-        if options.direction not in ("both", f"{side}_to_{other}"):
-            continue
-        by_marker = {c.marker: c for c in lists[other] if c.marker}
-        for comment in lists[side]:
-            if comment.id in linked[side] or (comment.marker and comment.marker in ours):
-                continue
-            copied += await _copy(engine, link, side, comment, by_marker)
-    return copied
+    todo = [(side, comment) for side in ("a", "b") if options.direction in ("both", f"{side}_to_{OTHER[side]}")
+            for comment in lists[side]
+            if comment.id not in linked[side] and not (comment.marker and comment.marker in ours)]
+    return await _copy(engine, link, todo, lists) if todo else 0
 
 
-async def _copy(engine: Engine, link: Link, side: str, comment: Comment, by_marker: dict[str, Comment]) -> int:
-    other = OTHER[side]
-    target = engine._side_map[other]
-    intent, fresh = await engine.store.intent_for("comment", side, comment.id, link.id)
-    copy = None if fresh else by_marker.get(intent.marker)
+async def _copy(engine: Engine, link: Link, todo: list[tuple[str, Comment]], lists: Mapping[str, list[Comment]]
+                ) -> int:
+    """Copy each (side, comment) of `todo` to the other side, in order; returns how many were
+    created. The intents of all of them are committed first (one statement), and the pairs
+    recorded together after the creates, also those made before a failure (one statement): a
+    crash in between leaves intents pending, whose markers the next look finds."""
+    by_marker = {side: {c.marker: c for c in lists[side] if c.marker} for side in ("a", "b")}
+    intents = await engine.store.intents_for("comment", [(side, c.id) for side, c in todo], link.id)
     made = 0
-    if copy is None:
-        body = author_line(comment.author.name) + (engine.mapper.rich_text(comment.body, side) or "")
-        copy = await engine._call(other, lambda c: c.add_comment(target.container, link.item_id(other), body,
-                                                                  intent.marker))
-        if engine.fault:
-            engine.fault("comment_created")
-        made = 1
-    ids = {side: comment.id, other: copy.id}
-    bodies = {side: comment.body, other: copy.body}
-    await engine.store.add_comment_link(link, intent, ids["a"], ids["b"], bodies["a"], bodies["b"], engine.run_id,
-                                        Event("comment", f"{side}_to_{other}", _key(link, side), (),
-                                              f"comment by {comment.author.name} copied"))
+    pairs = []
+    try:
+        for (side, comment), (intent, fresh) in zip(todo, intents):
+            other = OTHER[side]
+            target = engine._side_map[other]
+            copy = None if fresh else by_marker[other].get(intent.marker)
+            if copy is None:
+                body = author_line(comment.author.name) + (engine.mapper.rich_text(comment.body, side) or "")
+                copy = await engine._call(other, lambda c, i=intent, t=target, o=other, b=body: c.add_comment(
+                    t.container, link.item_id(o), b, i.marker))
+                if engine.fault:
+                    engine.fault("comment_created")
+                made += 1
+            ids = {side: comment.id, other: copy.id}
+            bodies = {side: comment.body, other: copy.body}
+            pairs.append((intent, ids["a"], ids["b"], bodies["a"], bodies["b"],
+                          Event("comment", f"{side}_to_{other}", _key(link, side), (),
+                                f"comment by {comment.author.name} copied")))
+    finally:
+        await engine.store.add_comment_links(link, pairs, engine.run_id)
     return made
 
 

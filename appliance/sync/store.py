@@ -184,21 +184,35 @@ class Store:
 
     async def intent_for(self, kind: str, source_side: str, source_id: str, parent_link_id: int | None = None
                          ) -> tuple[Intent, bool]:
-        """The pending intent to create a counterpart of `source_id`, and whether it is new.
+        """intents_for of one source."""
+        return (await self.intents_for(kind, [(source_side, source_id)], parent_link_id))[0]
+
+    async def intents_for(self, kind: str, sources: Sequence[tuple[str, str]], parent_link_id: int | None = None
+                          ) -> list[tuple[Intent, bool]]:
+        """For each (side, id) of `sources`, in order: the pending intent to create its
+        counterpart, and whether it is new.
 
         An intent already pending means an earlier attempt may have created the counterpart
         before it could record it: the caller looks for its marker first. Otherwise a new
         intent (and fresh marker) is committed here, before the remote create is attempted.
-        One statement (one round trip): the engine asks this for every item and comment it
-        copies."""
-        row = await self.pool.fetchrow(self._q(
-            "WITH found AS (SELECT * FROM {s}.intents WHERE integration_id = $1 AND kind = $2 AND source_side = $3 "
-            "AND source_id = $4 AND state = 'pending' LIMIT 1), "
+        One statement (one round trip) however many: the engine asks this for every item, and
+        for all the comments of a pair it copies at once."""
+        if not sources:
+            return []
+        rows = await self.pool.fetch(self._q(
+            "WITH wanted AS (SELECT * FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY "
+            "AS w (side, source_id, marker, n)), "
+            "found AS (SELECT DISTINCT ON (w.n) w.n, i.* FROM wanted w JOIN {s}.intents i ON i.integration_id = $1 "
+            "AND i.kind = $2 AND i.source_side = w.side AND i.source_id = w.source_id AND i.state = 'pending' "
+            "ORDER BY w.n, i.id), "
             "made AS (INSERT INTO {s}.intents (integration_id, marker, kind, source_side, source_id, parent_link_id) "
-            "SELECT $1, $5, $2, $3, $4, $6 WHERE NOT EXISTS (SELECT FROM found) RETURNING *) "
-            "SELECT *, false AS fresh FROM found UNION ALL SELECT *, true FROM made"),
-            self.iid, kind, source_side, source_id, uuid.uuid4().hex, parent_link_id)
-        return self._intent(row), row["fresh"]
+            "SELECT $1, w.marker, $2, w.side, w.source_id, $6 FROM wanted w "
+            "WHERE w.n NOT IN (SELECT n FROM found) ORDER BY w.n RETURNING *) "
+            "SELECT *, false AS fresh FROM found "
+            "UNION ALL SELECT w.n, made.*, true FROM made JOIN wanted w ON w.marker = made.marker ORDER BY n"),
+            self.iid, kind, [side for side, _ in sources], [i for _, i in sources],
+            [uuid.uuid4().hex for _ in sources], parent_link_id)
+        return [(self._intent(r), r["fresh"]) for r in rows]
 
     @staticmethod
     def _intent(row: asyncpg.Record | None) -> Intent | None:
@@ -227,12 +241,16 @@ class Store:
                         b_updated: datetime | None, state: str, run_id: int, events: Iterable[Event],
                         conflicts: Iterable[ConflictRow], applied: Iterable[int]) -> None:
         """New bases, update times and state of a pair, with its events, conflicts and the
-        resolutions applied: one transaction."""
+        resolutions applied: one transaction (one statement when there is nothing but the pair)."""
+        events, conflicts, ids = list(events), list(conflicts), list(applied)
+        update = self._q("UPDATE {s}.links SET base_a = $2, base_b = $3, a_updated_at = $4, b_updated_at = $5, "
+                         "state = $6, synced_at = now() WHERE id = $1")
+        values = (link.id, _json(base_a), _json(base_b), a_updated, b_updated, state)
+        if not events and not conflicts and not ids:
+            await self.pool.execute(update, *values)
+            return
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(self._q(
-                "UPDATE {s}.links SET base_a = $2, base_b = $3, a_updated_at = $4, b_updated_at = $5, "
-                "state = $6, synced_at = now() WHERE id = $1"),
-                link.id, _json(base_a), _json(base_b), a_updated, b_updated, state)
+            await conn.execute(update, *values)
             await self._events(conn, run_id, link.id, events)
             for c in conflicts:
                 await conn.execute(self._q(
@@ -244,7 +262,6 @@ class Store:
                     "b_value = EXCLUDED.b_value"),
                     self.iid, link.id, c.field, _json(c.a_value), _json(c.b_value), _json(c.base_value), c.state,
                     c.resolution, _json(c.resolved_value) if c.resolved_value is not None else None)
-            ids = list(applied)
             if ids:
                 await conn.execute(self._q(
                     "UPDATE {s}.conflicts SET applied_at = now() WHERE id = ANY($1::bigint[])"), ids)
@@ -298,17 +315,28 @@ class Store:
             "SELECT marker, state FROM {s}.intents WHERE parent_link_id = $1 AND kind = 'comment'"), link.id)
         return {r["marker"]: r["state"] for r in rows}
 
-    async def add_comment_link(self, link: Link, intent: Intent, a_id: str, b_id: str, base_a: str,
-                               base_b: str, run_id: int, event: Event) -> None:
-        """The comment pair, its intent done, the event: one statement, so all or none of it."""
-        target = b_id if intent.source_side == "a" else a_id
+    async def add_comment_links(self, link: Link, pairs: Sequence[tuple[Intent, str, str, str, str, Event]],
+                                run_id: int) -> None:
+        """Comment pairs of `link`, each (intent, A id, B id, A body, B body, event): the pairs,
+        their intents done and their events in one statement, so all or none of it. Events of
+        comment pairs name no fields."""
+        if not pairs:
+            return
+        if any(event.fields for *_, event in pairs):
+            raise ValueError("comment pair events name no fields")
         await self.pool.execute(self._q(
             "WITH pair AS (INSERT INTO {s}.comment_links (link_id, a_id, b_id, marker, base_a, base_b) "
-            "VALUES ($2, $3, $4, $5, $6, $7) RETURNING link_id AS id), "
-            "done AS (UPDATE {s}.intents SET state = 'done', target_id = $8, updated_at = now() WHERE id = $9), "
-            f"{_event_from('pair', 10)} SELECT"),
-            self.iid, link.id, a_id, b_id, intent.marker, base_a, base_b, target, intent.id,
-            run_id, *_event_args(event))
+            "SELECT $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])), "
+            "done AS (UPDATE {s}.intents i SET state = 'done', target_id = t.target, updated_at = now() "
+            "FROM unnest($8::bigint[], $9::text[]) AS t (id, target) WHERE i.id = t.id), "
+            "event AS (INSERT INTO {s}.events (integration_id, run_id, link_id, action, direction, item_key, detail) "
+            "SELECT $1, $10, $2, * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[])) "
+            "SELECT"),
+            self.iid, link.id, [p[1] for p in pairs], [p[2] for p in pairs], [p[0].marker for p in pairs],
+            [p[3] for p in pairs], [p[4] for p in pairs], [p[0].id for p in pairs],
+            [p[2] if p[0].source_side == "a" else p[1] for p in pairs], run_id,
+            [p[5].action for p in pairs], [p[5].direction for p in pairs], [p[5].item_key for p in pairs],
+            [p[5].detail[:2000] for p in pairs])
 
     async def save_comment_pair(self, pair_id: int, base_a: str, base_b: str, state: str, run_id: int,
                                 link: Link, event: Event | None) -> None:
