@@ -37,6 +37,7 @@ other integrations run in their own jobs and are unaffected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -278,31 +279,31 @@ class Engine:
         poll_start = _now()
         since = cursor["since"] - self.overlap if cursor["since"] is not None else None
         s = self._side_map[side]
-        page_cursor = None
-        while True:
-            try:
-                page = await self._call(side, lambda c: c.changed_since(s.container, since, page_cursor,
-                                                                        page_size=self.page_size))
-            except (RemoteAuthError, EgressDenied):
-                raise
-            except ConnectorError as exc:
-                log.warning("integration %s: polling side %s stopped: %s", self.name, SIDE_NAME[side], exc,
-                            extra=self.extra)
-                return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
-            self._known = await self.store.link_states(side, [i.id for i in page.items])
-            self._unlinked = {(side, i.id) for i in page.items} - self._known.keys()
-            await parallel.run_each(page.items, lambda i: self._guarded(side, i.id, i.key, i), key=lambda i: i.id,
-                                    fatal=(Exception,))
-            self._known, self._unlinked = {}, set()
-            if page.next_cursor is None:
-                await self.store.advance_cursor(side, poll_start)
-                return None
-            if page.items:
-                await self.store.advance_cursor(side, min(page.items[-1].updated_at, poll_start))
-            # A long poll (a backfill) would otherwise hold webhook deliveries until it ends:
-            # the fast path gets a turn after every page.
-            await self._deliveries()
-            page_cursor = page.next_cursor
+        pages = parallel.prefetching(lambda at: self._call(side, lambda c: c.changed_since(
+            s.container, since, at, page_size=self.page_size)), lambda page: page.next_cursor)
+        async with contextlib.aclosing(pages):
+            while True:
+                try:
+                    page = await anext(pages)
+                except (RemoteAuthError, EgressDenied):
+                    raise
+                except ConnectorError as exc:
+                    log.warning("integration %s: polling side %s stopped: %s", self.name, SIDE_NAME[side], exc,
+                                extra=self.extra)
+                    return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
+                self._known = await self.store.link_states(side, [i.id for i in page.items])
+                self._unlinked = {(side, i.id) for i in page.items} - self._known.keys()
+                await parallel.run_each(page.items, lambda i: self._guarded(side, i.id, i.key, i),
+                                        key=lambda i: i.id, fatal=(Exception,))
+                self._known, self._unlinked = {}, set()
+                if page.next_cursor is None:
+                    await self.store.advance_cursor(side, poll_start)
+                    return None
+                if page.items:
+                    await self.store.advance_cursor(side, min(page.items[-1].updated_at, poll_start))
+                # A long poll (a backfill) would otherwise hold webhook deliveries until it
+                # ends: the fast path gets a turn after every page.
+                await self._deliveries()
 
     async def _retry_failed(self) -> None:
         for row in await self.store.due_errors():

@@ -1,13 +1,15 @@
 """appliance.sync.parallel.run_each: bounded, one at a time per key, errors kept per item, and
-nothing left running behind the caller (fatal errors, crashes, cancellation)."""
+nothing left running behind the caller (fatal errors, crashes, cancellation); prefetching: the
+next page on its way while the caller works, and no fetch left behind."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
-from appliance.sync.parallel import ITEM_CONCURRENCY, run_each
+from appliance.sync.parallel import ITEM_CONCURRENCY, prefetching, run_each
 
 
 class Tracker:
@@ -176,3 +178,62 @@ async def test_nothing_to_do_and_a_bad_limit():
     assert await run_each([], work, key=int) == []
     with pytest.raises(ValueError, match="at least 1"):
         await run_each([1], work, key=int, limit=0)
+
+
+# -- prefetching ----------------------------------------------------------------------------------
+
+class Pages:
+    """fetch(cursor) of pages 0..last, each a list [cursor]; records calls, ends and cancels."""
+
+    def __init__(self, last: int, fail_at: int | None = None):
+        self.last, self.fail_at = last, fail_at
+        self.asked: list[int] = []
+        self.cancelled: list[int] = []
+        self.release = asyncio.Event()
+
+    async def fetch(self, cursor):
+        at = cursor or 0
+        self.asked.append(at)
+        try:
+            if at > 0:
+                await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(at)
+            raise
+        if at == self.fail_at:
+            raise RuntimeError(f"page {at} failed")
+        return [at]
+
+    def next_of(self, page):
+        return page[0] + 1 if page[0] < self.last else None
+
+
+async def test_the_next_page_is_asked_for_while_the_caller_works_on_the_current_one():
+    pages = Pages(last=2)
+    seen = []
+    async with contextlib.aclosing(prefetching(pages.fetch, pages.next_of)) as iterator:
+        async for page in iterator:
+            await asyncio.sleep(0)      # the caller's work: the fetch of the next page has begun
+            seen.append((page[0], list(pages.asked)))
+            pages.release.set()
+    assert seen == [(0, [0, 1]), (1, [0, 1, 2]), (2, [0, 1, 2])]
+
+
+async def test_a_failed_fetch_raises_where_its_page_would_come():
+    pages = Pages(last=5, fail_at=2)
+    pages.release.set()
+    seen = []
+    with pytest.raises(RuntimeError, match="page 2 failed"):
+        async with contextlib.aclosing(prefetching(pages.fetch, pages.next_of)) as iterator:
+            async for page in iterator:
+                seen.append(page[0])
+    assert seen == [0, 1] and pages.asked == [0, 1, 2]
+
+
+async def test_leaving_early_cancels_the_fetch_in_flight():
+    pages = Pages(last=5)
+    async with contextlib.aclosing(prefetching(pages.fetch, pages.next_of)) as iterator:
+        async for page in iterator:
+            await asyncio.sleep(0)
+            break
+    assert pages.asked == [0, 1] and pages.cancelled == [1]
