@@ -14,7 +14,11 @@ each measured in this one run so they can be compared side by side (the machine 
    minimum the two APIs allow; peak RSS and CPU of the tenant worker process; and the GitLab
    emulator's own capacity for the create call, measured from a separate client process with
    the engine's concurrency (appliance.sync.parallel.ITEM_CONCURRENCY items of a poll page at
-   once) right before and after the backfill; the larger is the ratio's denominator.
+   once) right before and after the backfill; the larger is the ratio's denominator. With
+   comments every item needs 1 + comments create calls, so even an engine costing nothing would
+   reach 1 / (1 + comments) of it: the run also measures, right after the backfill, what the
+   emulator takes of whole items (a bare client making each item's issue and notes, the same
+   concurrency) and prints the engine's share of that too.
 2. Live propagation of single-field edits (a Jira summary changed through the REST API, lag
    until GitLab's title shows it), p50/p99: with a Jira webhook delivered to the integration's
    webhook URL (web worker -> webhook_deliveries -> tenant worker), then polling only.
@@ -98,20 +102,26 @@ level = "warning"
 
 # -- the capacity probe (a separate process) ----------------------------------------------------
 
-async def _create_loop(base_url: str, token: str, project: int, count: int, concurrency: int) -> float:
-    """Creates per second of `count` issue creates, `concurrency` at a time, one keep-alive session."""
+async def _create_loop(base_url: str, token: str, project: int, count: int, concurrency: int, notes: int) -> float:
+    """Per second: `count` issue creates, each followed by `notes` note creates on it (the
+    minimum calls of a backfilled item), `concurrency` issues at a time, one keep-alive session."""
     url = f"{base_url}/api/v4/projects/{project}/issues"
     headers = {"PRIVATE-TOKEN": token}
     left = iter(range(count))
 
+    async def post(session: aiohttp.ClientSession, url: str, body: dict) -> dict:
+        async with session.post(url, json=body, headers=headers) as response:
+            if response.status != 201:
+                raise RuntimeError(f"capacity probe: create answered {response.status}")
+            return await response.json()
+
     async def client(session: aiohttp.ClientSession) -> None:
         for i in left:
-            body = {"title": f"Capacity {i}", "issue_type": "issue", "labels": "bug",
-                    "description": f"Steps to reproduce {i}\n\n<!-- tandem:sync:{random_secrets.token_hex(8)} -->"}
-            async with session.post(url, json=body, headers=headers) as response:
-                if response.status != 201:
-                    raise RuntimeError(f"capacity probe: create answered {response.status}")
-                await response.read()
+            issue = await post(session, url, {
+                "title": f"Capacity {i}", "issue_type": "issue", "labels": "bug",
+                "description": f"Steps to reproduce {i}\n\n<!-- tandem:sync:{random_secrets.token_hex(8)} -->"})
+            for n in range(notes):
+                await post(session, f"{url}/{issue['iid']}/notes", {"body": f"*Bob wrote:*\n\nComment {n} on {i}"})
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.perf_counter()
@@ -119,9 +129,10 @@ async def _create_loop(base_url: str, token: str, project: int, count: int, conc
         return count / (time.perf_counter() - started)
 
 
-def capacity(base_url: str, token: str, project: int, count: int, concurrency: int) -> float:
+def capacity(base_url: str, token: str, project: int, count: int, concurrency: int, notes: int = 0) -> float:
     output = subprocess.run([sys.executable, __file__, "--capacity", base_url, token, str(project), str(count),
-                             str(concurrency)], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+                             str(concurrency), str(notes)], capture_output=True, text=True, check=True,
+                            cwd=ROOT).stdout
     return float(output.strip().splitlines()[-1])
 
 
@@ -250,11 +261,11 @@ def main() -> None:
     parser.add_argument("--comments", type=int, default=2, help="comments per issue (default 2)")
     parser.add_argument("--edits", type=int, default=200, help="live edits per mode (default 200)")
     parser.add_argument("--probe", type=int, default=2000, help="creates per capacity probe (default 2000)")
-    parser.add_argument("--capacity", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--capacity", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.capacity:
-        url, token, project, count, concurrency = args.capacity
-        print(f"{asyncio.run(_create_loop(url, token, int(project), int(count), int(concurrency))):.1f}")
+        url, token, project, count, concurrency, notes = args.capacity
+        print(f"{asyncio.run(_create_loop(url, token, int(project), int(count), int(concurrency), int(notes))):.1f}")
         return
 
     sys.stdout.reconfigure(line_buffering=True)
@@ -371,6 +382,8 @@ def main() -> None:
             print(f"backfill: the run ended ({run['status']}) {time.monotonic() - done:.1f} s later")
             after_probe = capacity(gl_url, probe_token, probe_project.id, args.probe, ITEM_CONCURRENCY)
             probe_single = capacity(gl_url, probe_token, probe_project.id, args.probe, 1)
+            probe_items = capacity(gl_url, probe_token, probe_project.id, args.probe // (1 + args.comments),
+                                   ITEM_CONCURRENCY, args.comments)
 
             # -- live edits: webhooks ------------------------------------------------------------------
             alice_jira = {"Authorization": f"Bearer {jira.alice.token}"}
@@ -450,7 +463,12 @@ def report(args, f: dict) -> None:
         (f"GitLab create capacity ({ITEM_CONCURRENCY} at a time, before / after)",
          f"{f['before_probe']:.0f} / {f['after_probe']:.0f} creates/s",
          f"the larger is the denominator; 1 at a time: {f['probe_single']:.0f}/s"),
-        ("engine items/s / emulator creates/s", f"{rate / denominator:.3f}", "aim >= 0.5"),
+        ("engine items/s / emulator creates/s", f"{rate / denominator:.3f}",
+         f"aim >= 0.5; at most {1 / (1 + args.comments):.2f} at {1 + args.comments} creates per item"),
+        (f"GitLab capacity for whole items (1 create + {args.comments} notes, {ITEM_CONCURRENCY} at a time)",
+         f"{f['probe_items']:.0f} items/s", "a bare client right after the backfill"),
+        ("engine items/s / emulator items/s", f"{rate / f['probe_items']:.3f}",
+         "the same work per item on both sides of the ratio"),
         ("engine's GitLab creates/s / emulator creates/s", f"{rate * (1 + args.comments) / denominator:.3f}",
          f"{1 + args.comments} creates per item: the load the engine puts on the app"),
         ("API calls per item, until complete | whole run", f"{total / n:.2f} | {run_total / n:.2f}",
