@@ -196,14 +196,17 @@ class Store:
         before it could record it: the caller looks for its marker first. Otherwise a new
         intent (and fresh marker) is committed here, before the remote create is attempted.
         One statement (one round trip) however many: the engine asks this for every item, and
-        for all the comments of a pair it copies at once."""
+        for all the comments of a pair it copies at once. (`= ANY` next to each join on an
+        unnest gives the planner the index: the rows of an unnest are unknown to it, and with a
+        hash join it would read every intent of the tenant each time.)"""
         if not sources:
             return []
         rows = await self.pool.fetch(self._q(
             "WITH wanted AS (SELECT * FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY "
             "AS w (side, source_id, marker, n)), "
             "found AS (SELECT DISTINCT ON (w.n) w.n, i.* FROM wanted w JOIN {s}.intents i ON i.integration_id = $1 "
-            "AND i.kind = $2 AND i.source_side = w.side AND i.source_id = w.source_id AND i.state = 'pending' "
+            "AND i.kind = $2 AND i.source_id = ANY($4::text[]) AND i.source_side = w.side AND i.source_id = w.source_id "
+            "AND i.state = 'pending' "
             "ORDER BY w.n, i.id), "
             "made AS (INSERT INTO {s}.intents (integration_id, marker, kind, source_side, source_id, parent_link_id) "
             "SELECT $1, w.marker, $2, w.side, w.source_id, $6 FROM wanted w "
@@ -328,7 +331,7 @@ class Store:
             "WITH pair AS (INSERT INTO {s}.comment_links (link_id, a_id, b_id, marker, base_a, base_b) "
             "SELECT $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])), "
             "done AS (UPDATE {s}.intents i SET state = 'done', target_id = t.target, updated_at = now() "
-            "FROM unnest($8::bigint[], $9::text[]) AS t (id, target) WHERE i.id = t.id), "
+            "FROM unnest($8::bigint[], $9::text[]) AS t (id, target) WHERE i.id = ANY($8::bigint[]) AND i.id = t.id), "
             "event AS (INSERT INTO {s}.events (integration_id, run_id, link_id, action, direction, item_key, detail) "
             "SELECT $1, $10, $2, * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[])) "
             "SELECT"),
