@@ -4,6 +4,7 @@ never carry a credential or a body."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
@@ -17,7 +18,7 @@ from aiohttp import web
 from appliance.config import OutboundConfig
 from appliance.connectors.base import (EgressDenied, RemoteAuthError, RemoteItemError, RemoteNotFound,
                                        RetriableRemoteError)
-from appliance.outbound import OutboundClient, RetryPolicy, endpoint_of, error_message, retry_after
+from appliance.outbound import Budget, OutboundClient, RetryPolicy, endpoint_of, error_message, retry_after
 from tests.fakes.server import Knobs, drop_connection, fingerprint, install_knobs, serve
 from tests.harness import free_port
 
@@ -411,3 +412,13 @@ def test_endpoint_templates_group_ids(path, endpoint):
 ])
 def test_error_messages_come_from_the_apps_error_bodies_only(body, message, details):
     assert error_message(body) == (message, details)
+
+
+async def test_a_pause_waited_out_by_many_callers_counts_once():
+    # Items of a run wait on one budget together; the run's rate-limit wait is the time the
+    # app held them back, not that time once per waiting item.
+    budget = Budget(rate=1000, burst=1000)
+    budget.pause(0.2)
+    waits = await asyncio.gather(*(budget.acquire() for _ in range(8)))
+    paused = sum(pause for _budget, pause in waits)
+    assert 0.15 < paused < 0.4, waits
