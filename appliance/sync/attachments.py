@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from appliance.connectors.base import AttachmentRef, RemoteItemError, RemoteNotFound
-from appliance.sync.mapping import OTHER
+from appliance.sync.mapping import OTHER, SIDE_NAME
 from appliance.sync.store import Event, Link
 
 if TYPE_CHECKING:
@@ -110,19 +110,18 @@ async def _deletes(engine: Engine, link: Link, refs: dict[str, list[AttachmentRe
             continue
         gone = "a" if here["a"] is None else "b"
         keep = OTHER[gone]
-        side_name = {"a": "A", "b": "B"}
-        detail = f"{pair['filename']!r} deleted on {side_name[gone]}; "
+        detail = f"{pair['filename']!r} deleted on {SIDE_NAME[gone]}; "
         if engine.spec.delete_policy == "delete":
             s = engine._side_map[keep]
             try:
                 await engine._call(keep, lambda c, s=s, ref=here[keep]: c.delete_attachment(
                     s.container, link.item_id(keep), ref))
-                detail += f"removed on {side_name[keep]} too (delete policy)"
+                detail += f"removed on {SIDE_NAME[keep]} too (delete policy)"
             except RemoteNotFound:
-                detail += f"gone on {side_name[keep]} too"
+                detail += f"gone on {SIDE_NAME[keep]} too"
             except RemoteItemError as exc:      # NotSupported or another refusal for good
-                detail += f"still on {side_name[keep]}: {exc.message}"
+                detail += f"still on {SIDE_NAME[keep]}: {exc.message}"
         else:
-            detail += f"kept on {side_name[keep]} (delete policy {engine.spec.delete_policy})"
+            detail += f"kept on {SIDE_NAME[keep]} (delete policy {engine.spec.delete_policy})"
         await engine.store.attachment_pair_deleted(link, pair["id"], engine.run_id, Event(
             "attachment_deleted", f"{gone}_to_{keep}", link.a_key if gone == "a" else link.b_key, (), detail))

@@ -31,12 +31,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from appliance.connectors.base import Comment, RemoteItemError, RemoteNotFound
-from appliance.sync.mapping import OTHER
-from appliance.sync.store import Event, Link
+from appliance.connectors.base import Comment, Item, RemoteItemError, RemoteNotFound
+from appliance.sync.mapping import OTHER, SIDE_NAME
+from appliance.sync.spec import IntegrationSpec
+from appliance.sync.store import Event, Intent, Link
 
 if TYPE_CHECKING:
     import asyncpg
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIDE = {"a": "A", "b": "B"}
 # The author line of a copy as it reads back from either app (Markdown emphasis survives the
 # trip through wiki markup / ADF as * or _ , single or double).
 AUTHOR_LINE = re.compile(r"\A[*_]{1,2}([^\n]*?) wrote:[*_]{1,2}[ \t]*\n+")
@@ -60,16 +60,26 @@ def text_of(body: str, is_copy: bool) -> str:
     return AUTHOR_LINE.sub("", body, count=1) if is_copy else body
 
 
+def fresh_copies(spec: IntegrationSpec, side: str, item: Item) -> list[tuple[str, str]]:
+    """(side, id) of the comments sync_comments will copy, in its order, for a pair made now of
+    `item` and a counterpart created just now (no comments); [] when they are not known yet.
+    The engine makes their intents together with the pair."""
+    options = spec.comments
+    if not options.enabled or item.comments is None or options.direction not in ("both", f"{side}_to_{OTHER[side]}"):
+        return []
+    return [(side, c.id) for c in item.comments if not c.system]
+
+
 async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Comment] | None] | None = None,
-                        *, fresh: bool = False) -> int:
+                        *, fresh: bool = False, intents: Sequence[Intent] = ()) -> int:
     """Copy, edit and delete the pair's comments (module docstring); returns how many were copied.
 
     `known` gives a side's comments when the caller already holds all of them (a poll page's, or
     [] for a counterpart created in this same look): that side is not listed again. Such comments
     may lack markers (Jira's search omits comment properties), and a copy whose record a crash
     lost is recognised by its marker alone: while a comment intent of this pair is pending, both
-    sides are listed. `fresh`: the pair was made in this look, so it has no comment pairs and no
-    comment intents yet (not read from the database)."""
+    sides are listed. `fresh`: the pair was made in this look, so it has no comment pairs, and
+    no comment intents but `intents` (those of fresh_copies, made with the pair)."""
     options = engine.spec.comments
     if not options.enabled:
         return 0
@@ -97,17 +107,22 @@ async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Com
     todo = [(side, comment) for side in ("a", "b") if options.direction in ("both", f"{side}_to_{OTHER[side]}")
             for comment in lists[side]
             if comment.id not in linked[side] and not (comment.marker and comment.marker in ours)]
-    return await _copy(engine, link, todo, lists) if todo else 0
+    return await _copy(engine, link, todo, lists, intents) if todo else 0
 
 
-async def _copy(engine: Engine, link: Link, todo: list[tuple[str, Comment]], lists: Mapping[str, list[Comment]]
-                ) -> int:
+async def _copy(engine: Engine, link: Link, todo: list[tuple[str, Comment]], lists: Mapping[str, list[Comment]],
+                made_with_pair: Sequence[Intent]) -> int:
     """Copy each (side, comment) of `todo` to the other side, in order; returns how many were
-    created. The intents of all of them are committed first (one statement), and the pairs
-    recorded together after the creates, also those made before a failure (one statement): a
-    crash in between leaves intents pending, whose markers the next look finds."""
+    created. The intents of all of them are committed first (one statement, or with the pair
+    when `made_with_pair` are theirs), and the pairs recorded together after the creates, also
+    those made before a failure (one statement): a crash in between leaves intents pending,
+    whose markers the next look finds."""
     by_marker = {side: {c.marker: c for c in lists[side] if c.marker} for side in ("a", "b")}
-    intents = await engine.store.intents_for("comment", [(side, c.id) for side, c in todo], link.id)
+    sources = [(side, c.id) for side, c in todo]
+    if [(i.source_side, i.source_id) for i in made_with_pair] == sources:
+        intents = [(i, True) for i in made_with_pair]
+    else:
+        intents = await engine.store.intents_for("comment", sources, link.id)
     made = 0
     pairs = []
     try:
@@ -160,7 +175,7 @@ async def _sync_pair(engine: Engine, link: Link, pair: asyncpg.Record, a: Commen
         if resolution["resolution"] == "value":
             value = resolution["resolved_value"]
             texts["a"] = str(json.loads(value) if isinstance(value, str) else value)
-        await _write(engine, link, pair, current, texts, winner, f"conflict resolved for {SIDE[winner]}",
+        await _write(engine, link, pair, current, texts, winner, f"conflict resolved for {SIDE_NAME[winner]}",
                      also_winner=resolution["resolution"] == "value")
         await engine.store.resolution_applied(resolution["id"])
         return
@@ -177,7 +192,7 @@ async def _sync_pair(engine: Engine, link: Link, pair: asyncpg.Record, a: Commen
         if flows not in ("both", f"{source}_to_{OTHER[source]}"):
             await engine.store.save_comment_pair(pair["id"], a.body, b.body, "active", engine.run_id, link, None)
             return
-        await _write(engine, link, pair, current, texts, source, f"edited on {SIDE[source]}")
+        await _write(engine, link, pair, current, texts, source, f"edited on {SIDE_NAME[source]}")
         return
     policy = engine.spec.conflict_policy
     winner = {"a_wins": "a", "b_wins": "b"}.get(policy)
@@ -211,16 +226,16 @@ async def _write(engine: Engine, link: Link, pair: asyncpg.Record, current: dict
             written = await engine._call(to, lambda c, s=s, to=to, body=body, cid=comment_id: c.update_comment(
                 s.container, link.item_id(to), cid, body))
             bodies[to] = written.body
-            outcomes.append(f"copied to {SIDE[to]}")
+            outcomes.append(f"copied to {SIDE_NAME[to]}")
         except RemoteNotFound:
             bodies[to] = ""
-            outcomes.append(f"its counterpart on {SIDE[to]} is gone")
+            outcomes.append(f"its counterpart on {SIDE_NAME[to]} is gone")
         except RemoteItemError as exc:
             # The app refused this edit for good (NotSupported: GitLab lets only the author edit a
             # note; Jira: no "Edit All Comments" right): retrying cannot help, so the pair accepts
             # the difference until one side is edited again.
-            outcomes.append(f"not copied to {SIDE[to]}: {exc.message}")
-            log.info("integration %s: a comment edit was not copied to side %s: %s", engine.name, SIDE[to],
+            outcomes.append(f"not copied to {SIDE_NAME[to]}: {exc.message}")
+            log.info("integration %s: a comment edit was not copied to side %s: %s", engine.name, SIDE_NAME[to],
                      exc.message, extra=engine.extra)
     await engine.store.save_comment_pair(pair["id"], bodies["a"], bodies["b"], "active", engine.run_id, link,
                                          Event("comment_edited", f"{source}_to_{other}", _key(link, source), (),
@@ -237,22 +252,22 @@ async def _deleted(engine: Engine, link: Link, pair: asyncpg.Record, current: di
     gone = "a" if current["a"] is None else "b"
     survivor = OTHER[gone]
     kept: Comment = current[survivor]
-    detail = f"comment by {_original_author(pair, kept, survivor)} deleted on {SIDE[gone]}; "
+    detail = f"comment by {_original_author(pair, kept, survivor)} deleted on {SIDE_NAME[gone]}; "
     flows = engine.spec.comments.direction in ("both", f"{gone}_to_{survivor}")
     if engine.spec.delete_policy == "delete" and flows:
         s = engine._side_map[survivor]
         try:
             await engine._call(survivor, lambda c: c.delete_comment(s.container, link.item_id(survivor),
                                                                     kept.id))
-            detail += f"deleted on {SIDE[survivor]} too (delete policy)"
+            detail += f"deleted on {SIDE_NAME[survivor]} too (delete policy)"
         except RemoteNotFound:
-            detail += f"gone on {SIDE[survivor]} too"
+            detail += f"gone on {SIDE_NAME[survivor]} too"
         except RemoteItemError as exc:      # refused for good, as in _write
-            detail += f"kept on {SIDE[survivor]}: {exc.message}"
+            detail += f"kept on {SIDE_NAME[survivor]}: {exc.message}"
     elif not flows:
-        detail += f"kept on {SIDE[survivor]} (comments sync {engine.spec.comments.direction} only)"
+        detail += f"kept on {SIDE_NAME[survivor]} (comments sync {engine.spec.comments.direction} only)"
     else:
-        detail += f"kept on {SIDE[survivor]} (delete policy {engine.spec.delete_policy})"
+        detail += f"kept on {SIDE_NAME[survivor]} (delete policy {engine.spec.delete_policy})"
     await engine.store.save_comment_pair(pair["id"], pair["base_a"], pair["base_b"], "deleted", engine.run_id,
                                          link, Event("comment_deleted", f"{gone}_to_{survivor}",
                                                      _key(link, gone), (), detail))

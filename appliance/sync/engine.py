@@ -42,7 +42,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -52,12 +52,12 @@ from prometheus_client import Counter, Gauge
 
 from appliance.connectors.base import Connector, ConnectorError, EgressDenied, Item, RemoteAuthError, RemoteNotFound
 from appliance.errors import TandemError
-from appliance.sync import item_types, merge, parallel
+from appliance.sync import deletes, item_types, merge, parallel
 from appliance.sync.attachments import sync_attachments
-from appliance.sync.comments import sync_comments
-from appliance.sync.mapping import OTHER, Directory, Mapper, uses_users
+from appliance.sync.comments import fresh_copies, sync_comments
+from appliance.sync.mapping import OTHER, SIDE_NAME, Directory, Mapper, uses_users
 from appliance.sync.spec import IntegrationSpec, TypeMapping
-from appliance.sync.store import ConflictRow, Event, Link, Store
+from appliance.sync.store import ConflictRow, Event, Intent, Link, Store
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,6 @@ LAST_SUCCESS = Gauge("sync_last_success_timestamp_seconds", "When the last run t
                      LABELS, multiprocess_mode="max")
 
 ConnectorFactory = Callable[[asyncpg.Record], Awaitable[Connector]]
-SIDE_NAME = {"a": "A", "b": "B"}
 
 
 class SyncRunFailed(Exception):
@@ -333,7 +332,7 @@ class Engine:
                     item = await self._call(side, lambda c: c.get_item(s.container, item_id, comments=False,
                                                                        attachments=False))
                 except RemoteNotFound:
-                    await self._gone(side, item_id)
+                    await deletes.item_gone(self, side, item_id)
                     return
             await self._process(side, item, force=force)
         except (RemoteAuthError, EgressDenied):
@@ -411,15 +410,16 @@ class Engine:
                                                                       intent.marker))
             if self.fault:
                 self.fault("item_created")
-        link = await self._link(intent, {side: item, other: created},
-                                Event("created", f"{side}_to_{other}", item.key, (),
-                                      f"{item.key} created {created.key} on side {SIDE_NAME[other]}"),
-                                recovered=recovered)
+        link, comment_intents = await self._link(
+            intent, {side: item, other: created},
+            Event("created", f"{side}_to_{other}", item.key, (),
+                  f"{item.key} created {created.key} on side {SIDE_NAME[other]}"),
+            recovered=recovered, comment_sources=() if recovered else fresh_copies(self.spec, side, item))
         self.counts["created"] += 1
         if recovered and not await self._merge(link, side, item):
             return None
         created.comments = None if recovered else []    # new: no comments but those synced now
-        await self._sync_related(link, {side: item, other: created}, fresh=not recovered)
+        await self._sync_related(link, {side: item, other: created}, fresh=not recovered, intents=comment_intents)
         return link
 
     async def _complete(self, intent, side: str, counterpart: Item) -> Link | None:
@@ -429,13 +429,14 @@ class Engine:
         s = self._side_map[source_side]
         source = await self._call(source_side, lambda c: c.get_item(s.container, intent.source_id,
                                                                    comments=False, attachments=False))
-        link = await self._link(intent, {source_side: source, side: counterpart},
+        link, _ = await self._link(intent, {source_side: source, side: counterpart},
                                 Event("linked", f"{source_side}_to_{side}", source.key, (),
                                       f"{source.key} linked to {counterpart.key} (found by its sync marker)"),
                                 recovered=True)
         return link if await self._merge(link, source_side, source) else None
 
-    async def _link(self, intent, items: dict[str, Item], event: Event, *, recovered: bool = False) -> Link:
+    async def _link(self, intent, items: dict[str, Item], event: Event, *, recovered: bool = False,
+                    comment_sources: Sequence[tuple[str, str]] = ()) -> tuple[Link, list[Intent]]:
         # With comments or attachments to follow, the pair's update times are committed as NULL
         # and recorded only once those are done (_sync_related): a crash in between leaves the
         # pair looked at again by the next poll instead of skipped as unchanged.
@@ -446,12 +447,12 @@ class Engine:
             # the source may have been edited since. Without a base on the source side, the
             # merge the caller runs next copies those edits and settles the rest unwritten.
             bases[intent.source_side] = {}
-        link = await self.store.create_link(
+        link, comment_intents = await self.store.create_link(
             intent, {k: v.id for k, v in items.items()}, {k: v.key for k, v in items.items()},
             {k: v.url for k, v in items.items()}, bases,
-            dict.fromkeys(updated) if self._has_related() else updated, self.run_id, event)
+            dict.fromkeys(updated) if self._has_related() else updated, self.run_id, event, comment_sources)
         link.a_updated_at, link.b_updated_at = updated["a"], updated["b"]
-        return link
+        return link, comment_intents
 
     async def _merge(self, link: Link, side: str, item: Item) -> Item | None:
         """Merge the pair; returns the counterpart as read, None if it is gone (delete policy)."""
@@ -461,7 +462,7 @@ class Engine:
             counterpart = await self._call(other, lambda c: c.get_item(so.container, link.item_id(other),
                                                                        comments=False, attachments=False))
         except RemoteNotFound:
-            await self._counterpart_gone(link, side, item)
+            await deletes.counterpart_gone(self, link, side, item)
             return None
         items = {side: item, other: counterpart}
         a_item, b_item = items["a"], items["b"]
@@ -553,50 +554,16 @@ class Engine:
         """The comparable values the merge sees: the mapped fields and the item's type."""
         return {**self.mapper.read(side, item), item_types.NAME: item_types.value(self.mapper, side, item)}
 
-    async def _gone(self, side: str, item_id: str) -> None:
-        """Item `item_id` of `side` no longer exists (a webhook or a retry asked about it): the
-        delete policy applies to its counterpart, if it has one."""
-        link = await self.store.link_by(side, item_id)
-        if link is None or link.state == "deleted":
-            return
-        other = OTHER[side]
-        so = self._side_map[other]
-        try:
-            counterpart = await self._call(other, lambda c: c.get_item(so.container, link.item_id(other),
-                                                                       comments=False, attachments=False))
-        except RemoteNotFound:
-            await self.store.set_link_state(link, "deleted", self.run_id,
-                                            Event("deleted", "", link.a_key, (), "deleted on both sides"))
-            return
-        await self._counterpart_gone(link, other, counterpart)
-
-    async def _counterpart_gone(self, link: Link, side: str, item: Item) -> None:
-        """The counterpart of `item` was deleted: the delete policy says what happens to `item`."""
-        policy = self.spec.delete_policy
-        s = self._side_map[side]
-        detail = f"counterpart of {item.key} was deleted on side {SIDE_NAME[OTHER[side]]}"
-        if policy == "delete":
-            await self._call(side, lambda c: c.delete_item(s.container, item.id))
-            detail += f"; {item.key} deleted (delete policy)"
-        elif policy == "close":
-            info = await self._call(side, lambda c: c.describe(s.container))
-            done = next((st.name for st in info.statuses if st.category == "done"), None)
-            if done and item.fields.get("status") != done:
-                await self._call(side, lambda c: c.update_item(s.container, item.id, {"status": done}))
-                detail += f"; {item.key} set to {done} (close policy)"
-        else:
-            detail += "; left alone (delete policy ignore)"
-        await self.store.set_link_state(link, "deleted", self.run_id, Event("deleted", "", item.key, (), detail))
-
     def _has_related(self) -> bool:
         return self.spec.comments.enabled or self.spec.attachments.enabled
 
-    async def _sync_related(self, link: Link, items: dict[str, Item] | None = None, *, fresh: bool = False) -> None:
+    async def _sync_related(self, link: Link, items: dict[str, Item] | None = None, *, fresh: bool = False,
+                            intents: Sequence[Intent] = ()) -> None:
         """Comments, then attachments, of a pair, then the update times _link and _merge held back (skipped as
         unchanged only once all synced). An item's own comments stand unless we wrote to it after its read.
-        `fresh`: the pair was made by this look, its counterpart created now (no comment pairs yet)."""
+        `fresh`: the pair was made by this look, its counterpart created now, with `intents` for its comments."""
         known = {s: i.comments for s, i in (items or {}).items() if i.updated_at == link.updated_at(s)}
-        copied = await sync_comments(self, link, known, fresh=fresh)
+        copied = await sync_comments(self, link, known, fresh=fresh, intents=intents)
         self.counts["comments"] = copied + self.counts["comments"]  # not +=: read after await
         self.counts["attachments"] = await sync_attachments(self, link) + self.counts["attachments"]
         if self._has_related():

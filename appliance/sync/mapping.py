@@ -30,6 +30,7 @@ from appliance.sync import mentions
 from appliance.sync.spec import USER_FIELDS, FieldMapping, IntegrationSpec, TypeMapping
 
 OTHER = {"a": "b", "b": "a"}
+SIDE_NAME = {"a": "A", "b": "B"}     # as people read them
 #: Fields holding rich text (Markdown): their mentions are mapped through the users.
 RICH_TEXT_FIELDS = frozenset({"description"})
 

@@ -226,19 +226,34 @@ class Store:
 
     async def create_link(self, intent: Intent, ids: Mapping[str, str], keys: Mapping[str, str],
                           urls: Mapping[str, str], bases: Mapping[str, dict], updated: Mapping[str, datetime],
-                          run_id: int, event: Event) -> Link:
-        """The pair, the intent done, the event: one statement, so all or none of it."""
+                          run_id: int, event: Event, comment_sources: Sequence[tuple[str, str]] = ()
+                          ) -> tuple[Link, list[Intent]]:
+        """The pair, the intent done, the event, and a new intent for each (side, id) of
+        `comment_sources` (comments to copy to a counterpart created just now, which has no
+        comment intents yet): one statement, so all or none of it. Returns the pair and those
+        intents, in order."""
         target = ids["b"] if intent.source_side == "a" else ids["a"]
+        markers = [uuid.uuid4().hex for _ in comment_sources]
         row = await self.pool.fetchrow(self._q(
             "WITH link AS (INSERT INTO {s}.links (integration_id, a_id, b_id, a_key, b_key, a_url, b_url, marker, "
             "base_a, base_b, a_updated_at, b_updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
             "RETURNING *), "
             "done AS (UPDATE {s}.intents SET state = 'done', target_id = $13, updated_at = now() WHERE id = $14), "
-            f"{_event_from('link', 15)} SELECT * FROM link"),
+            "comment_intents AS (INSERT INTO {s}.intents (integration_id, marker, kind, source_side, source_id, "
+            "parent_link_id) SELECT $1, c.marker, 'comment', c.side, c.source_id, link.id FROM link, "
+            "unnest($21::text[], $22::text[], $23::text[]) AS c (side, source_id, marker) RETURNING id, marker), "
+            f"{_event_from('link', 15)} "
+            "SELECT link.*, (SELECT coalesce(json_object_agg(marker, id), '{}') FROM comment_intents) "
+            "AS comment_intents FROM link"),
             self.iid, ids["a"], ids["b"], keys["a"], keys["b"], urls["a"], urls["b"], intent.marker,
             _json(bases["a"]), _json(bases["b"]), updated["a"], updated["b"], target, intent.id,
-            run_id, *_event_args(event))
-        return Link.from_row(row)
+            run_id, *_event_args(event), [side for side, _ in comment_sources],
+            [source_id for _, source_id in comment_sources], markers)
+        link = Link.from_row(row)
+        made = _loads(row["comment_intents"])
+        return link, [Intent(id=made[marker], marker=marker, kind="comment", source_side=side, source_id=source_id,
+                             parent_link_id=link.id, state="pending")
+                      for (side, source_id), marker in zip(comment_sources, markers)]
 
     async def save_link(self, link: Link, base_a: dict, base_b: dict, a_updated: datetime | None,
                         b_updated: datetime | None, state: str, run_id: int, events: Iterable[Event],
@@ -322,7 +337,9 @@ class Store:
                                 run_id: int) -> None:
         """Comment pairs of `link`, each (intent, A id, B id, A body, B body, event): the pairs,
         their intents done and their events in one statement, so all or none of it. Events of
-        comment pairs name no fields."""
+        comment pairs name no fields. (The pair's update times are not recorded here: updating
+        the link row in the statement whose foreign keys lock it costs a MultiXact, ~200 us, more
+        than the round trip of set_link_times.)"""
         if not pairs:
             return
         if any(event.fields for *_, event in pairs):
