@@ -50,6 +50,8 @@ _SIMPLE = "*_-+^~"
 _ENTITY = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|amp|lt|gt|quot|apos|nbsp);")
 _ENTITY_LIKE = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _URLISH = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:|www\.", re.I)
+_MARKUP = re.compile(r"[\\&{}\[\]|*_\-+^~?!]")  # what `_escape_text` may escape; at a line start also "#."
+_MARKUP_AT_START = re.compile(r"[\\&{}\[\]|*_\-+^~?!#.]")
 
 
 def render(blocks: tuple[Block, ...], mentions: MentionResolver) -> str:
@@ -163,24 +165,17 @@ def _render_inlines(
 
 
 def _last_index(pieces: list[object], s: str) -> int:
-    for k in range(len(pieces) - 1, -1, -1):
-        if pieces[k] == s:
-            return k
-    return -1
+    return next((k for k in range(len(pieces) - 1, -1, -1) if pieces[k] == s), -1)
 
 
 def _prev(pieces: list[object]) -> str | None:
-    if not pieces:
-        return None
-    p = pieces[-1]
-    return p[-1] if isinstance(p, str) and p else "}"
+    p = pieces[-1] if pieces else None
+    return None if p is None else p[-1] if isinstance(p, str) and p else "}"
 
 
 def _next(pieces: list[object]) -> str | None:
-    if not pieces:
-        return None
-    p = pieces[0]
-    return p[0] if isinstance(p, str) and p else "{"
+    p = pieces[0] if pieces else None
+    return None if p is None else p[0] if isinstance(p, str) and p else "{"
 
 
 def _alnum(ch: str | None) -> bool:
@@ -193,6 +188,8 @@ def _escape_text(s: str, prev: str | None, line_start: bool, last: bool) -> str:
     Works right to left: whether a delimiter can open or close depends on the characters around it
     as written, and the next character may itself have just been escaped.
     """
+    if not (_MARKUP_AT_START if line_start else _MARKUP).search(s):
+        return s
     out: list[str] = []
     after: str | None = None if last else "\x00"  # "\x00": unknown, assume the worst
     for i in range(len(s) - 1, -1, -1):
@@ -232,6 +229,10 @@ _HEADING = re.compile(r"[ \t]*h([1-6])\.(?:[ \t]+(.*))?\Z")
 _BQ = re.compile(r"[ \t]*bq\.(?:[ \t]+(.*))?\Z")
 _RULE = re.compile(r"[ \t]*-{4,}[ \t]*\Z")
 _LIST = re.compile(r"[ \t]*([*#]+|-)(?:[ \t]+(.*))?\Z")
+_BRACE_DELIM = re.compile(r"\{(\*|_|-|\+|\^|~|\?\?)\}")
+_BRACE_IGNORED = re.compile(r"\{(color|anchor)(:[^}]*)?\}")
+_IMAGE = re.compile(r"!([^\s!|][^!|\n]*?)(\|[^!\n]*)?!")
+_TEXT_RUN = re.compile(r"[^\\{\[!&*_\-+^~?]+")  # characters `_tokenise` always copies
 
 
 def parse(source: str, mentions: MentionResolver) -> tuple[Block, ...]:
@@ -268,7 +269,8 @@ def _parse_blocks(src: str, mentions: MentionResolver) -> list[Block]:
         end = len(src) if nl < 0 else nl
         line = src[pos:end]
         nxt = end + 1
-        m = _CODE_OPEN.match(line)
+        macro = "{" in line  # every block macro starts with "{": most lines need none of the three matches
+        m = _CODE_OPEN.match(line) if macro else None
         if m:
             flush()
             tag = "{" + m.group(1) + "}"
@@ -281,7 +283,7 @@ def _parse_blocks(src: str, mentions: MentionResolver) -> list[Block]:
             out.append(CodeBlock(_lang(m.group(1), m.group(2)), body))
             pos = _after_tag(src, close + len(tag))
             continue
-        m = _QUOTE_OPEN.match(line) or _PANEL_OPEN.match(line)
+        m = (_QUOTE_OPEN.match(line) or _PANEL_OPEN.match(line)) if macro else None
         if m:
             flush()
             name = "quote" if m.re is _QUOTE_OPEN else m.group(1)
@@ -489,6 +491,10 @@ def _tokenise(s: str, mentions: MentionResolver) -> list[_Tok]:
 
     i, n = 0, len(s)
     while i < n:
+        if m := _TEXT_RUN.match(s, i):
+            buf.append(m.group())
+            i = m.end()
+            continue
         ch = s[i]
         if ch == "\\":
             if s.startswith("\\\\", i):
@@ -508,12 +514,12 @@ def _tokenise(s: str, mentions: MentionResolver) -> list[_Tok]:
                 i = close + 2
                 continue
         if ch == "{":
-            m = re.compile(r"\{(\*|_|-|\+|\^|~|\?\?)\}").match(s, i)
+            m = _BRACE_DELIM.match(s, i)
             if m:
                 emit(_Tok("delim", m.group(1), brace=True))
                 i = m.end()
                 continue
-            m = re.compile(r"\{(color|anchor)(:[^}]*)?\}").match(s, i)
+            m = _BRACE_IGNORED.match(s, i)
             if m:  # colour and anchors: presentation only, the text stays
                 i = m.end()
                 continue
@@ -523,30 +529,21 @@ def _tokenise(s: str, mentions: MentionResolver) -> list[_Tok]:
                 emit(_Tok("leaf", leaves=_link(s[i + 1 : close], mentions)))
                 i = close + 1
                 continue
-        if ch == "!":
-            m = re.compile(r"!([^\s!|][^!|\n]*?)(\|[^!\n]*)?!").match(s, i)
-            if m:
-                emit(_Tok("leaf", leaves=[text(m.group(1))]))
-                i = m.end()
-                continue
-        if ch == "&":
-            m = _ENTITY.match(s, i)
-            if m:
-                buf.append(html.unescape(m.group(0)))
-                i = m.end()
-                continue
+        if ch == "!" and (m := _IMAGE.match(s, i)):
+            emit(_Tok("leaf", leaves=[text(m.group(1))]))
+            i = m.end()
+            continue
+        if ch == "&" and (m := _ENTITY.match(s, i)):
+            buf.append(html.unescape(m.group(0)))
+            i = m.end()
+            continue
         if ch in _SIMPLE or s.startswith("??", i):
             width = 2 if ch == "?" else 1
             before = s[i - 1] if i else None
             after = s[i + width] if i + width < n else None
-            emit(
-                _Tok(
-                    "delim",
-                    s[i : i + width],
-                    can_open=not _alnum(before) and after is not None and not after.isspace() and after != ch,
-                    can_close=before is not None and not before.isspace() and not _alnum(after),
-                )
-            )
+            can_open = not _alnum(before) and after is not None and not after.isspace() and after != ch
+            can_close = before is not None and not before.isspace() and not _alnum(after)
+            emit(_Tok("delim", s[i : i + width], can_open=can_open, can_close=can_close))
             i += width
             continue
         buf.append(ch)

@@ -65,6 +65,8 @@ _parser = (
     .enable(["table", "strikethrough"])
     # Keep escapes as separate tokens: "\@alice" is text, "@alice" is a mention.
     .disable("text_join")
+    # With html off these never match: skipping them saves a call per line and per "<".
+    .disable(["html_block", "html_inline"])
 )
 
 
@@ -191,6 +193,7 @@ def _text_with_mentions(out: list[Inline], s: str, marks: frozenset[str], href: 
 # Model -> canonical Markdown.
 
 _ALWAYS = set("\\`*_[]<|~")
+_MAY_ESCAPE = re.compile(r"[\\`*_\[\]<|~&@!#>\-+=.)]")
 _ENTITY_LIKE = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 _ORDERED_START = re.compile(r"[0-9]+(?=[.)])")
 _AUTOLINK_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\s<>\x00-\x20]*\Z")
@@ -360,7 +363,11 @@ def _code_span(code: str, table: bool) -> str:
 
 def _escape(s: str, prev: Inline | None, line_start: bool, before_link: bool, in_link: bool) -> str:
     out: list[str] = []
-    for i, ch in enumerate(s):
+    pos = 0
+    # Only the characters `_MAY_ESCAPE` finds can need a backslash; the rest is copied in runs.
+    for m in _MAY_ESCAPE.finditer(s):
+        i = m.start()
+        ch = s[i]
         esc = False
         if ch in _ALWAYS:
             esc = True
@@ -375,5 +382,11 @@ def _escape(s: str, prev: Inline | None, line_start: bool, before_link: bool, in
             esc = True
         elif line_start and ch in ".)" and _ORDERED_START.fullmatch(s[:i]) is not None:
             esc = True
-        out.append("\\" + ch if esc else ch)
+        if esc:
+            out.append(s[pos:i])
+            out.append("\\")
+            pos = i
+    if not out:
+        return s
+    out.append(s[pos:])
     return "".join(out)

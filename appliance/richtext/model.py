@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from markdown_it import MarkdownIt
 
 STRONG, EM, STRIKE = "strong", "em", "strike"
 MARK_ORDER = (STRONG, EM, STRIKE)
+_MARK_SET = frozenset(MARK_ORDER)
 
 # A mention is "@" + login, not preceded by a word character (so e-mail addresses stay text).
 LOGIN_RE = r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?"
@@ -202,6 +204,7 @@ def text(s: str, marks: frozenset[str] | set[str] = frozenset(), href: str | Non
 link_normaliser = MarkdownIt("commonmark")
 
 
+@lru_cache(maxsize=1024)  # a pure function of its argument; a document repeats its links in every pass
 def canonical_href(href: str | None) -> str | None:
     """Normalise a link target the way the Markdown parser does; None if it is unsafe or empty."""
     if not href:
@@ -231,46 +234,79 @@ def canonical_inlines(leaves: list[Inline] | tuple[Inline, ...], *, breaks: bool
     """Reduce inline leaves to canonical form (see the module docstring); idempotent."""
     out: list[Inline] = []
     for leaf in leaves:
-        if leaf.kind == "text":
-            s = leaf.text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+        kind = leaf.kind
+        if kind == "text":
+            s = leaf.text
+            if "\r" in s or "\n" in s:
+                s = s.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
             if s:
-                out.append(Inline("text", s, leaf.marks & set(MARK_ORDER), canonical_href(leaf.href)))
-        elif leaf.kind == "code":
-            s = leaf.text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+                marks = leaf.marks
+                if marks and not marks <= _MARK_SET:
+                    marks = marks & _MARK_SET
+                href = canonical_href(leaf.href) if leaf.href else None
+                unchanged = s is leaf.text and marks is leaf.marks and href == leaf.href
+                out.append(leaf if unchanged else Inline("text", s, marks, href))
+        elif kind == "code":
+            s = leaf.text
+            if "\r" in s or "\n" in s:
+                s = s.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
             if s:
                 out.append(Inline("code", s, frozenset(), canonical_href(leaf.href)))
-        elif leaf.kind == "mention":
+        elif kind == "mention":
             if _LOGIN_FULL.match(leaf.text):
                 out.append(Inline("mention", leaf.text))
             else:
                 out.append(Inline("text", "@" + leaf.text))
-        elif leaf.kind == "br":
+        elif kind == "br":
             out.append(Inline("br") if breaks else Inline("text", " "))
-    out = _explode(out)
-    for mark in MARK_ORDER:
-        _trim_runs(out, _mark_key(mark))
-    _trim_runs(out, _href_key)
-    out = _space_mentions(out)
-    out = _strip_lines(_merge(out))
-    return tuple(_merge(out))
+    # The passes below only change leaves that carry a mark or link, or sit next to a mention.
+    if any(leaf.marks or leaf.href is not None for leaf in out):
+        out = _split_edges(out)
+        for mark in MARK_ORDER:
+            if any(mark in leaf.marks for leaf in out):
+                _trim_runs(out, _mark_key(mark))
+        if any(leaf.href is not None for leaf in out):
+            _trim_runs(out, _href_key)
+    if any(leaf.kind == "mention" for leaf in out):
+        out = _space_mentions(out)
+    out = _merge(out)
+    stripped = _strip_lines(out)
+    return tuple(out if stripped is out else _merge(stripped))
 
 
 def _without(leaf: Inline, mark: str) -> Inline:
     return Inline(leaf.kind, leaf.text, leaf.marks - {mark}, leaf.href)
 
 
-def _explode(leaves: list[Inline]) -> list[Inline]:
+def _split_edges(leaves: list[Inline]) -> list[Inline]:
+    """Split each marked or linked text leaf into leading whitespace, the rest, trailing whitespace.
+
+    `_trim_runs` then sees every leaf either all whitespace or starting and ending with something
+    else, which is all it needs to act exactly as it would on single characters.
+    """
     out: list[Inline] = []
     for leaf in leaves:
-        if leaf.kind == "text":
-            out.extend(Inline("text", ch, leaf.marks, leaf.href) for ch in leaf.text)
-        else:
+        s = leaf.text
+        marked = leaf.kind == "text" and (leaf.marks or leaf.href is not None)
+        core = s.strip() if marked and (s[0].isspace() or s[-1].isspace()) else ""
+        if not core:  # nothing to split off, or all whitespace
             out.append(leaf)
+            continue
+        head = s[: len(s) - len(s.lstrip())]
+        tail = s[len(s.rstrip()) :]
+        if head:
+            out.append(Inline("text", head, leaf.marks, leaf.href))
+        out.append(Inline("text", core, leaf.marks, leaf.href))
+        if tail:
+            out.append(Inline("text", tail, leaf.marks, leaf.href))
     return out
 
 
 def _trim_runs(leaves: list[Inline], key) -> None:
-    """Marks and links never start or end with whitespace (Markdown's flanking rules need that)."""
+    """Marks and links never start or end with whitespace (Markdown's flanking rules need that).
+
+    Each leaf must be all whitespace or start and end with non-whitespace (see `_split_edges`).
+    """
     i, n = 0, len(leaves)
     while i < n:
         k = key(leaves[i], None)
@@ -344,7 +380,19 @@ def _merge(leaves: list[Inline]) -> list[Inline]:
 
 
 def _strip_lines(leaves: list[Inline]) -> list[Inline]:
-    """No whitespace at the start or end of a line, no break at the start or end of a paragraph."""
+    """No whitespace at the start or end of a line, no break at the start or end of a paragraph.
+
+    Returns `leaves` itself when there is nothing to strip.
+    """
+    if not leaves:
+        return leaves
+    first, last = leaves[0], leaves[-1]
+    if (
+        (first.kind != "text" or first.text[:1].strip())
+        and (last.kind != "text" or last.text[-1:].strip())
+        and not any(leaf.kind == "br" for leaf in leaves)
+    ):
+        return leaves
     lines: list[list[Inline]] = [[]]
     for leaf in leaves:
         if leaf.kind == "br":
@@ -516,9 +564,11 @@ def mark_events(leaves: tuple[Inline, ...]) -> list[tuple[str, object]]:
 
     Marks that run longest open first (outermost), so a run is split as rarely as possible.
     """
+    sets = [leaf_marks(leaf) for leaf in leaves]
+    if not any(sets):
+        return [("leaf", leaf) for leaf in leaves]
     events: list[tuple[str, object]] = []
     stack: list[str] = []
-    sets = [leaf_marks(leaf) for leaf in leaves]
     for k, leaf in enumerate(leaves):
         want = sets[k]
         keep = 0

@@ -26,6 +26,7 @@ from appliance.richtext import (
     to_adf,
     to_jira_wiki,
 )
+from appliance.richtext import adf, jira_wiki, markdown, plain
 from appliance.sync import mentions
 
 
@@ -960,3 +961,67 @@ def test_a_real_world_issue_description():
     assert "Log is in C:&#92;temp&#92;app.log" in wiki
     assert from_jira_wiki(wiki, SERVER) == md
     assert from_adf(to_adf(md, CLOUD), CLOUD) == md
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plain text skips the parsers (plain.py): it must come out exactly as the full path writes it.  The
+# texts are made of the characters plain.py accepts and of their troublesome neighbours, so both the
+# fast path and its refusals are exercised.
+
+PLAIN_SAFE = list("abcXYZ019 ,.;:'\"/%()?") + ["re-open", "\n\n"]
+PLAIN_NEIGHBOURS = [
+    "-", "  ", "\n", "\n\n\n", "1.", "2)", "h1.", "H2.", "bq.", "??", "a-", "-b", " -", "é", "\t", "_", "*", "!",
+    "&", "@al", "http://x.example/p", ":)", "(y)", "----", "#", "|",
+]  # fmt: skip
+PLAIN_TEXT = st.one_of(_chunks(PLAIN_SAFE, 1, 14), _chunks(PLAIN_SAFE + PLAIN_NEIGHBOURS, 1, 14))
+
+
+def _full_adf(md):
+    return adf.render(markdown.parse(md), SERVER)
+
+
+@pytest.mark.parametrize(
+    "text, is_plain",
+    [
+        ("Comment 0 on item 7", True),
+        ("Fixed in build 4.2, please re-test: it's (probably) done?\n\nThanks.", True),
+        ("1. step", False),
+        ("h1. Title", False),
+        ("bq. quoted", False),
+        ("What??", False),
+        ("a -strike- b", False),
+        ("line one\nline two", False),
+        ("trailing space ", False),
+        ("see _this_", False),
+    ],
+)
+def test_which_texts_take_the_plain_path(text, is_plain):
+    assert plain.is_plain(text) is is_plain
+
+
+@PROPERTY
+@given(PLAIN_TEXT)
+def test_plain_path_writes_what_the_full_path_writes(text):
+    assert from_jira_wiki(text, SERVER) == markdown.finish(jira_wiki.parse(text, SERVER))
+    assert to_jira_wiki(text, SERVER) == jira_wiki.render(markdown.parse(text), SERVER)
+    assert normalise(text) == markdown.finish(markdown.parse(text))
+    assert to_adf(text, SERVER) == _full_adf(text)
+    doc = _full_adf(text)
+    assert from_adf(doc, SERVER) == markdown.finish(adf.parse(doc, SERVER))
+
+
+@PROPERTY
+@given(st.lists(PLAIN_TEXT, min_size=1, max_size=3))
+def test_plain_path_reads_adf_split_into_text_nodes_as_the_full_path_does(parts):
+    paragraph = {"type": "paragraph", "content": [{"type": "text", "text": p} for p in parts]}
+    doc = {"type": "doc", "version": 1, "content": [paragraph, paragraph]}
+    assert from_adf(doc, SERVER) == markdown.finish(adf.parse(doc, SERVER))
+
+
+@PROPERTY
+@given(DOC)
+def test_normalise_writes_what_the_full_path_writes(doc):
+    # normalise skips the second parse when the input is canonical already: the result must not show it.
+    n = markdown.finish(markdown.parse(doc))
+    assert normalise(doc) == n
+    assert normalise(n) == markdown.finish(markdown.parse(n)) == n
