@@ -195,7 +195,7 @@ def _text_with_mentions(out: list[Inline], s: str, marks: frozenset[str], href: 
 _ALWAYS = set("\\`*_[]<|~")
 _MAY_ESCAPE = re.compile(r"[\\`*_\[\]<|~&@!#>\-+=.)]")
 _ENTITY_LIKE = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_ORDERED_START = re.compile(r"[0-9]+(?=[.)])")
+_ORDERED_START = re.compile(r"[0-9]{1,9}")     # CommonMark: an ordered list number has 1-9 digits
 _AUTOLINK_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\s<>\x00-\x20]*\Z")
 _EMAIL_RE = re.compile(
     r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
@@ -380,8 +380,9 @@ def _escape(s: str, prev: Inline | None, line_start: bool, before_link: bool, in
             esc = True
         elif i == 0 and line_start and ch in "#>-+=":
             esc = True
-        elif line_start and ch in ".)" and _ORDERED_START.fullmatch(s[:i]) is not None:
-            esc = True
+        elif (line_start and ch in ".)" and _ORDERED_START.fullmatch(s, 0, i) is not None
+              and (i + 1 == len(s) or s[i + 1] in " \t")):
+            esc = True      # "1." / "12) " opening a line would start an ordered list ("1.5" would not)
         if esc:
             out.append(s[pos:i])
             out.append("\\")

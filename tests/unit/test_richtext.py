@@ -1025,3 +1025,15 @@ def test_normalise_writes_what_the_full_path_writes(doc):
     n = markdown.finish(markdown.parse(doc))
     assert normalise(doc) == n
     assert normalise(n) == markdown.finish(markdown.parse(n)) == n
+
+
+@pytest.mark.parametrize("text", ["1.", "1. Reboot the printer", "Done\n\n1.", "12) bar", "Steps:\n3. again",
+                                  "1.\tx", "1.5 is out", "123456789. ok"])
+def test_text_that_looks_like_an_ordered_list_marker_stays_text(text):
+    # Plain text in Jira is never a list ("#" is wiki's numbered list), but "1." opening a
+    # Markdown line is one: it must reach GitLab escaped, and come back as it left.
+    markdown = from_jira_wiki(text)
+    assert to_jira_wiki(markdown) == text
+    assert from_jira_wiki(to_jira_wiki(markdown)) == markdown
+    doc = to_adf(markdown, None)
+    assert from_adf(doc, None) == markdown
