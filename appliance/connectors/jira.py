@@ -357,12 +357,14 @@ class JiraConnector(JiraWebhooks, Connector):
         position = start
         async for issue in self._search(jql, limit=min(100, page_size * 2), start=start):
             position += 1
-            item = self._item(issue)
-            if since is not None and item.updated_at < utc(since):
+            # Filtered on the raw issue: the page re-read above is most of what is dropped here,
+            # and converting an issue (its description and comments) is what reading one costs.
+            updated = parse_time(issue["fields"]["updated"])
+            if since is not None and updated < utc(since):
                 continue
-            if last is not None and (item.updated_at < last or (item.updated_at == last and item.id in seen)):
+            if last is not None and (updated < last or (updated == last and str(issue["id"]) in seen)):
                 continue
-            items.append(item)
+            items.append(self._item(issue))
             if len(items) >= page_size:
                 exhausted = False
                 break
