@@ -225,17 +225,28 @@ class JiraConnector(JiraWebhooks, Connector):
                        updated_at=parse_time(c.get("updated") or c["created"]),
                        marker=(props.get(PROPERTY) or {}).get("marker"))
 
-    async def _search(self, jql: str, *, limit: int, start: int = 0) -> AsyncIterator[dict]:
+    async def _search(self, jql: str, *, limit: int, start: int = 0, at: dict | None = None) -> AsyncIterator[dict]:
         """Issues matching `jql` (all fields and the marker property), at most `limit` per
-        request, from result `start` on (Data Center only: Cloud's enhanced search pages by
-        token and always starts at the first result)."""
+        request, from result `start` on (Data Center). Cloud's enhanced search pages by token:
+        there `at["token"]` (when given) is where to begin, and is kept as the token of the page
+        the last yielded issue came from (None: the first), to resume the same query there; a
+        token Jira no longer accepts starts the query again from the first page."""
         await self._setup()
         body: dict[str, Any] = {"jql": jql, "maxResults": limit, "fields": ["*all"], "properties": [PROPERTY]}
         if self._cloud:
-            token = None
+            at = at if at is not None else {}
+            token = at.get("token")
             while True:
-                page = await self._json("POST", "search/jql", idempotent=True,
-                                        json=dict(body, **({"nextPageToken": token} if token else {})))
+                try:
+                    page = await self._json("POST", "search/jql", idempotent=True,
+                                            json=dict(body, **({"nextPageToken": token} if token else {})))
+                except RemoteItemError as exc:
+                    if token is None or token != at.get("token") or exc.status != 400:
+                        raise
+                    log.info("Jira refused a saved search page token (%s); reading from the first page", exc)
+                    token = at["token"] = None
+                    continue
+                at["token"] = token
                 for issue in page.get("issues") or []:
                     yield issue
                 token = page.get("nextPageToken")
@@ -351,11 +362,15 @@ class JiraConnector(JiraWebhooks, Connector):
         # change) would be re-read from the first on every page, quadratic in their number.
         # The same query resumes where the last page stopped, a page earlier in case issues
         # updated meanwhile moved out of the order (re-read ones are filtered out below).
-        start = max(0, state.get("at", 0) - page_size) if state.get("q") == jql else 0
+        same = state.get("q") == jql
+        start = max(0, state.get("at", 0) - page_size) if same else 0
+        # Cloud resumes at the search page the last one stopped in (its token; a position there
+        # has no meaning), re-reading its first issues, which are filtered out below.
+        where = {"token": state.get("t") if same else None}
         items: list[Item] = []
         exhausted = True
         position = start
-        async for issue in self._search(jql, limit=min(100, page_size * 2), start=start):
+        async for issue in self._search(jql, limit=min(100, page_size * 2), start=start, at=where):
             position += 1
             # Filtered on the raw issue: the page re-read above is most of what is dropped here,
             # and converting an issue (its description and comments) is what reading one costs.
@@ -374,7 +389,7 @@ class JiraConnector(JiraWebhooks, Connector):
         top = items[-1].updated_at
         ids = [i.id for i in items if i.updated_at == top] + (list(seen) if top == last else [])
         token = base64.urlsafe_b64encode(json.dumps({"u": top.isoformat(), "ids": ids, "q": jql,
-                                                      "at": position}).encode()).decode()
+                                                      "at": position, "t": where["token"]}).encode()).decode()
         return ChangePage(items, token)
 
     async def get_item(self, container: str, item_id: str, *, comments: bool = True,
