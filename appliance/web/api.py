@@ -107,6 +107,18 @@ class ApiModel(BaseModel):
         return value
 
 
+def omittable(**kwargs: Any) -> Any:
+    """A field of a PATCH body that may be left out but not set to null: declare it with its
+    plain type (`name: str = omittable(max_length=100)`). Left out, it reads as None (defaults
+    are not validated); null is refused like any other wrong type. The schema shows no default,
+    None not being of the field's type."""
+    return Field(default=None, json_schema_extra=_drop_default, **kwargs)
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
 def _holds_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value

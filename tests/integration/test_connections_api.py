@@ -67,6 +67,9 @@ async def test_create_list_get_patch_delete_and_never_show_the_credential(site):
     assert {f["field"] for f in wrong_kind.body["error"]["details"]["fields"]} == {"token", "status_scope"}
     clash = await editor.call("PATCH", f"{CONNECTIONS}/{conn['id']}", {"name": "GitLab"})
     assert clash.status == 409
+    nulls = await editor.call("PATCH", f"{CONNECTIONS}/{conn['id']}", {"name": None, "base_url": None, "auth": None})
+    assert nulls.status == 422     # only flavor and status_scope take null ("back to the default")
+    assert {f["field"] for f in nulls.body["error"]["details"]["fields"]} == {"name", "base_url", "auth"}
 
     assert (await editor.call("DELETE", f"{CONNECTIONS}/{conn['id']}")).status == 204
     assert (await editor.call("GET", f"{CONNECTIONS}/{conn['id']}")).status == 404

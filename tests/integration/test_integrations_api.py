@@ -73,6 +73,10 @@ async def test_create_read_change_switch_and_delete(world):
     assert (patched.body["name"], patched.body["spec"]["conflict_policy"], patched.body["state"]) == (
         "All bugs", "a_wins", "disabled")
     assert (await editor.call("GET", path)).body == patched.body
+    nulls = await editor.call("PATCH", path, {"name": None, "enabled": None, "paused": None, "spec": None})
+    assert nulls.status == 422     # optional, not nullable: the schema says so and the API agrees
+    assert {f["field"] for f in nulls.body["error"]["details"]["fields"]} == {"name", "enabled", "paused", "spec"}
+    assert (await editor.call("GET", path)).body == patched.body
     assert [i["name"] for i in (await editor.call("GET", INTEGRATIONS)).body["items"]] == ["All bugs"]
     again = await editor.call("POST", INTEGRATIONS, {"name": "All bugs", "spec": bugs["spec"]})
     assert again.status == 409

@@ -37,7 +37,8 @@ from appliance import audit, secrets
 from appliance.connectors.base import Connector, ConnectorError, EgressDenied, RemoteAuthError, RetriableRemoteError
 from appliance.outbound import OutboundClient, RetryPolicy
 from appliance.sync.connections import CredentialUnusable, connector_for, host_of, jsonb
-from appliance.web.api import API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed, decode_cursor
+from appliance.web.api import (API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed, decode_cursor,
+                               omittable)
 from appliance.web.keys import CONFIG, MASTER_KEY
 
 log = logging.getLogger(__name__)
@@ -145,12 +146,13 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
 class ConnectionPatch(ApiModel):
     """Only the fields given change. `auth` (Jira) or `token` (GitLab) rotates the credential."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    base_url: str | None = Field(default=None, max_length=2000)
+    # Only flavor and status_scope take null ("back to the default").
+    name: str = omittable(min_length=1, max_length=100)
+    base_url: str = omittable(max_length=2000)
     flavor: Literal["cloud", "server"] | None = Field(default=None, description="Jira; null: auto-detect.")
     status_scope: str | None = Field(default=None, max_length=100, pattern=r"^[^\s:]*$", description="GitLab.")
-    auth: JiraAuth | None = Field(default=None, description="Jira: a new credential.")
-    token: str | None = Field(default=None, min_length=1, max_length=4096, description="GitLab: a new token.")
+    auth: JiraAuth = omittable(description="Jira: a new credential.")
+    token: str = omittable(min_length=1, max_length=4096, description="GitLab: a new token.")
 
     _check_name = field_validator("name")(_name)
 
@@ -337,8 +339,6 @@ async def update_connection(request: web.Request, ctx: Context) -> ConnectionOut
         kind = row["kind"]
         wrong = [(f, f"not a setting of {kind} connections") for f in sorted(given)
                  if f in ({"status_scope", "token"} if kind == "jira" else {"flavor", "auth"})]
-        wrong += [(f, "must not be null") for f in ("name", "base_url", "auth", "token")
-                  if f in given and getattr(body, f) is None]
         if wrong:
             raise ValidationFailed.many(wrong)
         options = jsonb(row["options"]) or {}

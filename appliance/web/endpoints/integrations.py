@@ -37,8 +37,8 @@ from pydantic_core import PydanticCustomError
 from appliance import audit
 from appliance.sync.connections import check_spec, jsonb
 from appliance.sync.spec import IntegrationSpec
-from appliance.web.api import (API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed,
-                               decode_cursor)
+from appliance.web.api import (API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed, decode_cursor,
+                               omittable)
 
 TAG = "integrations"
 INTEGRATIONS = "/api/v1/integrations"
@@ -64,13 +64,14 @@ class IntegrationCreate(ApiModel):
 
 
 class IntegrationPatch(ApiModel):
-    """Only the fields given change. The sides cannot change once items are linked."""
+    """Only the fields given change (none of them may be null). The sides cannot change once
+    items are linked."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    spec: IntegrationSpec | None = None
+    name: str = omittable(min_length=1, max_length=100)
+    spec: IntegrationSpec = omittable()
     _check_name = field_validator("name")(_name)
-    enabled: bool | None = None
-    paused: bool | None = None
+    enabled: bool = omittable()
+    paused: bool = omittable()
 
 
 class WebhookUrls(ApiModel):
@@ -320,9 +321,6 @@ async def get_integration(request: web.Request, ctx: Context) -> IntegrationOut:
                errors={409: "The name is taken, or the sides would change while items are linked."})
 async def update_integration(request: web.Request, ctx: Context) -> IntegrationOut:
     body, given = ctx.body, ctx.body.model_fields_set
-    nulls = [(f, "must not be null") for f in sorted(given) if getattr(body, f) is None]
-    if nulls:
-        raise ValidationFailed.many(nulls)
     async with ctx.transaction() as conn:
         row = await _load(conn, ctx.path["id"], lock=True)
         spec = body.spec if "spec" in given else IntegrationSpec.model_validate_json(row["spec"])

@@ -1197,27 +1197,18 @@ export interface components {
          * @description Only the fields given change. `auth` (Jira) or `token` (GitLab) rotates the credential.
          */
         ConnectionPatch: {
-            /**
-             * @description Jira: a new credential.
-             * @default null
-             */
-            auth?: components["schemas"]["JiraAuth"] | null;
-            /**
-             * Base Url
-             * @default null
-             */
-            base_url?: string | null;
+            /** @description Jira: a new credential. */
+            auth?: components["schemas"]["JiraAuth"];
+            /** Base Url */
+            base_url?: string;
             /**
              * Flavor
              * @description Jira; null: auto-detect.
              * @default null
              */
             flavor?: ("cloud" | "server") | null;
-            /**
-             * Name
-             * @default null
-             */
-            name?: string | null;
+            /** Name */
+            name?: string;
             /**
              * Status Scope
              * @description GitLab.
@@ -1227,9 +1218,8 @@ export interface components {
             /**
              * Token
              * @description GitLab: a new token.
-             * @default null
              */
-            token?: string | null;
+            token?: string;
         };
         /** Container */
         Container: {
@@ -1589,26 +1579,17 @@ export interface components {
         };
         /**
          * IntegrationPatch
-         * @description Only the fields given change. The sides cannot change once items are linked.
+         * @description Only the fields given change (none of them may be null). The sides cannot change once
+         *     items are linked.
          */
         IntegrationPatch: {
-            /**
-             * Enabled
-             * @default null
-             */
-            enabled?: boolean | null;
-            /**
-             * Name
-             * @default null
-             */
-            name?: string | null;
-            /**
-             * Paused
-             * @default null
-             */
-            paused?: boolean | null;
-            /** @default null */
-            spec?: components["schemas"]["IntegrationSpec"] | null;
+            /** Enabled */
+            enabled?: boolean;
+            /** Name */
+            name?: string;
+            /** Paused */
+            paused?: boolean;
+            spec?: components["schemas"]["IntegrationSpec"];
         };
         /** IntegrationRef */
         IntegrationRef: {
