@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 import trustme
 from aiohttp import web
+from yarl import URL
 
 from appliance.config import OutboundConfig
 from appliance.connectors.base import (EgressDenied, RemoteAuthError, RemoteItemError, RemoteNotFound,
@@ -422,3 +423,19 @@ async def test_a_pause_waited_out_by_many_callers_counts_once():
     waits = await asyncio.gather(*(budget.acquire() for _ in range(8)))
     paused = sum(pause for _budget, pause in waits)
     assert 0.15 < paused < 0.4, waits
+
+
+@pytest.mark.parametrize("base", ["https://jira.example.com", "https://jira.example.com/", "https://h.example/jira/",
+                                  "http://127.0.0.1:8080/gitlab"])
+@pytest.mark.parametrize("path", ["rest/api/2/issue/PROJ-12", "/rest/api/2/search?jql=a%20b&startAt=50",
+                                  "api/v4/projects/group%2Fproj/issues/7/notes", "browse/PROJ-1",
+                                  "api/v4/projects/3/uploads/abc/na me.png", "api/v4/projects/3/uploads/x/füße.txt",
+                                  "rest/api/2/attachment/../content/1", "./x", "rest/api/2/issue/A-1#frag",
+                                  "https://media.example.com/file?sig=a+b"])
+async def test_urls_are_what_urljoin_and_quote_make(base, path):
+    from urllib.parse import quote, urljoin
+    from appliance.outbound import URL_SAFE
+    client = OutboundClient(SimpleNamespace(outbound=OutboundConfig()), ["jira.example.com", "h.example", "127.0.0.1"])
+    http = client.for_connection("c", base, {})
+    expected = path if "://" in path else urljoin(base.rstrip("/") + "/", path.lstrip("/"))
+    assert str(http.url(path)) == str(URL(quote(expected, safe=URL_SAFE), encoded=True))
