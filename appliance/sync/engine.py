@@ -125,6 +125,7 @@ class Engine:
         self.rng = random.Random()
         self._known: dict[tuple[str, str], tuple[str, datetime | None]] = {}    # see _poll
         self._unlinked: set[tuple[str, str]] = set()    # the poll page's items without a pair
+        self._intended: dict[tuple[str, str], tuple[Intent, bool]] = {}     # see _intend
         self._lock = asyncio.Lock()
 
     # -- one run ------------------------------------------------------------------------------
@@ -292,9 +293,10 @@ class Engine:
                     return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
                 self._known = await self.store.link_states(side, [i.id for i in page.items])
                 self._unlinked = {(side, i.id) for i in page.items} - self._known.keys()
+                await self._intend(side, page.items)
                 await parallel.run_each(page.items, lambda i: self._guarded(side, i.id, i.key, i),
                                         key=lambda i: i.id, fatal=(Exception,))
-                self._known, self._unlinked = {}, set()
+                self._known, self._unlinked, self._intended = {}, set(), {}
                 if page.next_cursor is None:
                     await self.store.advance_cursor(side, poll_start)
                     return None
@@ -303,6 +305,20 @@ class Engine:
                 # A long poll (a backfill) would otherwise hold webhook deliveries until it
                 # ends: the fast path gets a turn after every page.
                 await self._deliveries()
+
+    async def _intend(self, side: str, items: list[Item]) -> None:
+        """Make the intents of the page's items that will get a counterpart created (unpaired,
+        unmarked, eligible, and not skipped by _guarded) in one statement, before any of those
+        creates; _create_counterpart takes them. An intent left unused (an item failing before its
+        create, a crash) stays pending, and the item's next attempt looks for its marker first."""
+        sources: dict[tuple[str, str], None] = {}
+        for item in items:
+            key = (side, item.id)
+            failed_at = self.backing_off.get(key)
+            if (key in self._unlinked and key not in self.seen and not item.marker and not item.deleted
+                    and (failed_at is None or item.updated_at > failed_at) and self._eligible(side, item)):
+                sources[key] = None
+        self._intended = dict(zip(sources, await self.store.intents_for("item", list(sources))))
 
     async def _retry_failed(self) -> None:
         for row in await self.store.due_errors():
@@ -398,7 +414,7 @@ class Engine:
             return None
         other = OTHER[side]
         target = self._side_map[other]
-        intent, fresh = await self.store.intent_for("item", side, item.id)
+        intent, fresh = self._intended.pop((side, item.id), None) or await self.store.intent_for("item", side, item.id)
         created = None
         if not fresh:
             created = await self._call(other, lambda c: c.find_by_marker(target.container, intent.marker))
