@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.connectors.base import Item, RemoteNotFound
+from appliance.connectors.base import Item
 from appliance.sync.mapping import OTHER, SIDE_NAME
 from appliance.sync.store import Event, Link
 
@@ -21,16 +21,12 @@ async def item_gone(engine: Engine, side: str, item_id: str) -> None:
     link = await engine.store.link_by(side, item_id)
     if link is None or link.state == "deleted":
         return
-    other = OTHER[side]
-    so = engine._side_map[other]
-    try:
-        counterpart = await engine._call(other, lambda c: c.get_item(so.container, link.item_id(other),
-                                                                     comments=False, attachments=False))
-    except RemoteNotFound:
+    counterpart = await engine._counterpart(link, side)
+    if counterpart is None:
         await engine.store.set_link_state(link, "deleted", engine.run_id,
                                           Event("deleted", "", link.a_key, (), "deleted on both sides"))
         return
-    await counterpart_gone(engine, link, other, counterpart)
+    await counterpart_gone(engine, link, OTHER[side], counterpart)
 
 
 async def counterpart_gone(engine: Engine, link: Link, side: str, item: Item) -> None:

@@ -470,14 +470,21 @@ class Engine:
         link.a_updated_at, link.b_updated_at = updated["a"], updated["b"]
         return link, comment_intents
 
-    async def _merge(self, link: Link, side: str, item: Item) -> Item | None:
-        """Merge the pair; returns the counterpart as read, None if it is gone (delete policy)."""
+    async def _counterpart(self, link: Link, side: str) -> Item | None:
+        """The pair's item on the side other than `side`, as it is now; None when it is gone."""
         other = OTHER[side]
         so = self._side_map[other]
         try:
-            counterpart = await self._call(other, lambda c: c.get_item(so.container, link.item_id(other),
-                                                                       comments=False, attachments=False))
+            return await self._call(other, lambda c: c.get_item(so.container, link.item_id(other), comments=False,
+                                                                 attachments=False))
         except RemoteNotFound:
+            return None
+
+    async def _merge(self, link: Link, side: str, item: Item) -> Item | None:
+        """Merge the pair; returns the counterpart as read, None if it is gone (delete policy)."""
+        other = OTHER[side]
+        counterpart = await self._counterpart(link, side)
+        if counterpart is None:
             await deletes.counterpart_gone(self, link, side, item)
             return None
         items = {side: item, other: counterpart}
