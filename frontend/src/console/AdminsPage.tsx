@@ -8,10 +8,10 @@ import { useMe } from "../auth";
 import { PageHeader } from "../components/PageHeader";
 import { QueryState } from "../components/QueryState";
 import { formatDateTime, formatRelative } from "../lib/format";
-import { applyApiErrors } from "../lib/forms";
+import { applyApiErrors, shownOnForm } from "../lib/forms";
 import { useCursorList } from "../lib/paging";
 import { AccountBadges } from "../shared/AccountBadges";
-import { OneTimeSecret } from "../shared/OneTimeSecret";
+import { PasswordGiven } from "../shared/OneTimeSecret";
 import { LoadMore } from "../components/LoadMore";
 
 type Admin = Schemas["AdminOut"];
@@ -144,17 +144,13 @@ function NewAdminModal({ opened, onClose }: { opened: boolean; onClose: () => vo
   return (
     <Modal opened={opened} onClose={close} title={created ? "Admin added" : "Add cluster admin"} centered size="lg">
       {created ? (
-        <Stack>
-          <Text>{created.admin.email} can now sign in to this console.</Text>
-          {created.password && <OneTimeSecret label="password" value={created.password} note="Give it to them; they can change it after signing in." />}
-          <Group justify="flex-end">
-            <Button onClick={close}>Done</Button>
-          </Group>
-        </Stack>
+        <PasswordGiven password={created.password} onDone={close}>
+          {created.admin.email} can now sign in to this console.
+        </PasswordGiven>
       ) : (
         <form onSubmit={form.onSubmit((values) => create.mutate(values))} noValidate>
           <Stack>
-            {create.isError && !(create.error instanceof ApiError && (create.error.status === 409 || create.error.fields.length)) && (
+            {create.isError && !shownOnForm(create.error) && (
               <Alert color="red" role="alert">
                 {messageOf(create.error)}
               </Alert>

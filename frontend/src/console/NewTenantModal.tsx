@@ -4,7 +4,7 @@ import { Alert, Button, Group, Modal, Stack, Text, TextInput } from "@mantine/co
 import { useForm } from "@mantine/form";
 import { api, ApiError, unwrap, type Schemas } from "../api/client";
 import { boot } from "../boot";
-import { applyApiErrors } from "../lib/forms";
+import { applyApiErrors, shownOnForm } from "../lib/forms";
 import { OneTimeSecret } from "../shared/OneTimeSecret";
 import { slugFromName, slugProblem } from "./slug";
 
@@ -82,7 +82,7 @@ export function NewTenantModal({ opened, onClose }: { opened: boolean; onClose: 
       ) : (
         <form onSubmit={form.onSubmit((values) => create.mutate(values))} noValidate>
           <Stack>
-            {create.isError && !(create.error instanceof ApiError && (create.error.status === 409 || create.error.fields.length)) && (
+            {create.isError && !shownOnForm(create.error) && (
               <Alert color="red" role="alert" title="Not created">
                 {create.error.message}
               </Alert>

@@ -28,3 +28,9 @@ export function applyApiErrors(
   }
   return rest.length ? rest.join("; ") : null;
 }
+
+/** Whether the form itself shows an API error (a 409 clash or problems placed on its fields),
+ * so that no alert above the form repeats it. */
+export function shownOnForm(error: unknown): boolean {
+  return error instanceof ApiError && (error.status === 409 || error.fields.length > 0);
+}

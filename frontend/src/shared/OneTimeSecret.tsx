@@ -1,3 +1,4 @@
+import type { ReactNode } from "react";
 import { Alert, Button, Code, CopyButton, Group, Stack, Text } from "@mantine/core";
 
 /**
@@ -25,5 +26,26 @@ export function OneTimeSecret({ label, value, note }: { label: string; value: st
         </Group>
       </Stack>
     </Alert>
+  );
+}
+
+/**
+ * The end of a dialog that gave someone a password: what happened, the password when the
+ * appliance generated one (shown once), and Done.
+ */
+export function PasswordGiven({ children, password, label = "password", onDone }: {
+  children: ReactNode;
+  password: string | null | undefined;
+  label?: string;
+  onDone: () => void;
+}) {
+  return (
+    <Stack>
+      <Text>{children}</Text>
+      {password && <OneTimeSecret label={label} value={password} note="Give it to them; they can change it after signing in." />}
+      <Group justify="flex-end">
+        <Button onClick={onDone}>Done</Button>
+      </Group>
+    </Stack>
   );
 }

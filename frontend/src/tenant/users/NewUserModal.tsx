@@ -1,11 +1,11 @@
 import { useState } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { Alert, Button, Group, Modal, PasswordInput, Select, Stack, Text, TextInput } from "@mantine/core";
+import { Alert, Button, Group, Modal, PasswordInput, Select, Stack, TextInput } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { api, ApiError, messageOf, unwrap, type Schemas } from "../../api/client";
 import { boot } from "../../boot";
-import { applyApiErrors } from "../../lib/forms";
-import { OneTimeSecret } from "../../shared/OneTimeSecret";
+import { applyApiErrors, shownOnForm } from "../../lib/forms";
+import { PasswordGiven } from "../../shared/OneTimeSecret";
 import { ROLE_OPTIONS, ROLES, type Role } from "./roles";
 
 const FIELDS = ["email", "display_name", "role", "password"];
@@ -39,23 +39,16 @@ export function NewUserModal({ opened, onClose }: { opened: boolean; onClose: ()
     create.reset();
     onClose();
   };
-  const placed = create.error instanceof ApiError && (create.error.status === 409 || create.error.fields.length > 0);
   return (
     <Modal opened={opened} onClose={close} title={created ? "User created" : "New user"} centered size="lg">
       {created ? (
-        <Stack>
-          <Text>
-            {created.user.email} can sign in at https://{boot.tenant}.{boot.domain} as {created.user.role}.
-          </Text>
-          {created.password && <OneTimeSecret label="password" value={created.password} note="Give it to them; they can change it after signing in." />}
-          <Group justify="flex-end">
-            <Button onClick={close}>Done</Button>
-          </Group>
-        </Stack>
+        <PasswordGiven password={created.password} onDone={close}>
+          {created.user.email} can sign in at https://{boot.tenant}.{boot.domain} as {created.user.role}.
+        </PasswordGiven>
       ) : (
         <form onSubmit={form.onSubmit((values) => create.mutate(values))} noValidate>
           <Stack>
-            {create.isError && !placed && (
+            {create.isError && !shownOnForm(create.error) && (
               <Alert color="red" role="alert" title="Not created">
                 {messageOf(create.error)}
               </Alert>

@@ -3,7 +3,7 @@ import { Alert, Button, Group, Modal, PasswordInput, Stack, Text } from "@mantin
 import { useForm } from "@mantine/form";
 import { api, ApiError, messageOf, unwrap, type Schemas } from "../../api/client";
 import { applyApiErrors } from "../../lib/forms";
-import { OneTimeSecret } from "../../shared/OneTimeSecret";
+import { PasswordGiven } from "../../shared/OneTimeSecret";
 
 /** Set a user's password (given, or generated and shown once); ends their sessions and lifts a lock-out. */
 export function ResetPasswordModal({ user, onClose, onDone }: { user: Schemas["UserOut"]; onClose: () => void; onDone: () => void }) {
@@ -17,13 +17,9 @@ export function ResetPasswordModal({ user, onClose, onDone }: { user: Schemas["U
   return (
     <Modal opened onClose={onClose} title={`Reset the password of ${user.email}`} centered size="lg">
       {reset.isSuccess ? (
-        <Stack>
-          <Text>Password changed; {user.email}'s sessions have ended.</Text>
-          {reset.data.password && <OneTimeSecret label="new password" value={reset.data.password} note="Give it to them; they can change it after signing in." />}
-          <Group justify="flex-end">
-            <Button onClick={onClose}>Done</Button>
-          </Group>
-        </Stack>
+        <PasswordGiven password={reset.data.password} label="new password" onDone={onClose}>
+          Password changed; {user.email}'s sessions have ended.
+        </PasswordGiven>
       ) : (
         <form onSubmit={form.onSubmit((values) => reset.mutate(values.password))} noValidate>
           <Stack>
