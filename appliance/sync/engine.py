@@ -3,9 +3,10 @@
 A run: read the integration (its spec may have changed), build both sides' connectors, then for
 side A and side B poll `changed_since(cursor - overlap)` page by page and process each page's items
 several at once (appliance.sync.parallel; what escapes `_guarded` ends the run); then, one at a time (an
-item and its counterpart would race on their pair), retry items whose backoff is over (item_errors),
-items webhooks asked about (webhook_deliveries) and pairs with a conflict a person resolved (conflicts,
-applied_at NULL). A side's cursor moves after each page, once all its items are done, to the last
+item and its counterpart would race on their pair), retry items whose backoff is over (item_errors)
+and pairs with a conflict a person resolved (conflicts, applied_at NULL). Items webhooks asked about
+(webhook_deliveries) are looked at after each poll page, alongside one when SyncJobs asks, and at
+the end of the run, several pairs at once (_deliveries). A side's cursor moves after each page, once all its items are done, to the last
 item's update time, never past the poll's start: a crash re-reads at most a page plus the overlap.
 
 Per item (`_process`):
@@ -42,7 +43,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -127,6 +128,7 @@ class Engine:
         self._unlinked: set[tuple[str, str]] = set()    # the poll page's items without a pair
         self._intended: dict[tuple[str, str], tuple[Intent, bool]] = {}     # see _intend
         self._lock = asyncio.Lock()
+        self._deliveries_asked = asyncio.Event()     # see ask_for_deliveries
 
     # -- one run ------------------------------------------------------------------------------
 
@@ -143,6 +145,12 @@ class Engine:
     @property
     def busy(self) -> bool:
         return self._lock.locked()
+
+    def ask_for_deliveries(self) -> None:
+        """Webhook deliveries are waiting and a run of this engine is going on (SyncJobs asks
+        every few tenths of a second): a poll page under way takes them alongside its items
+        (_poll), otherwise the run takes them at its next turn."""
+        self._deliveries_asked.set()
 
     async def _run_once(self, trigger: str) -> RunResult:
         row = await self.store.integration()
@@ -294,16 +302,29 @@ class Engine:
                 self._known = await self.store.link_states(side, [i.id for i in page.items])
                 self._unlinked = {(side, i.id) for i in page.items} - self._known.keys()
                 await self._intend(side, page.items)
-                await parallel.run_each(page.items, lambda i: self._guarded(side, i.id, i.key, i),
-                                        key=lambda i: i.id, fatal=(Exception,))
+                # A page can take minutes at a slow app's pace: deliveries asked for meanwhile
+                # are taken alongside its items, those of pairs none of its unfinished items holds.
+                unfinished: dict[str, int] = {}
+                for item in page.items:
+                    unfinished[item.id] = unfinished.get(item.id, 0) + 1
+
+                async def work(item: Item) -> None:
+                    try:
+                        await self._guarded(side, item.id, item.key, item)
+                    finally:
+                        unfinished[item.id] -= 1
+                        if not unfinished[item.id]:
+                            del unfinished[item.id]
+
+                async with parallel.serving(self._deliveries_asked, lambda: self._deliveries(side, unfinished)):
+                    await parallel.run_each(page.items, work, key=lambda i: i.id, fatal=(Exception,))
                 self._known, self._unlinked, self._intended = {}, set(), {}
                 if page.next_cursor is None:
                     await self.store.advance_cursor(side, poll_start)
                     return None
                 if page.items:
                     await self.store.advance_cursor(side, min(page.items[-1].updated_at, poll_start))
-                # A long poll (a backfill) would otherwise hold webhook deliveries until it
-                # ends: the fast path gets a turn after every page.
+                # The deliveries the page held back (and any that came after its last item).
                 await self._deliveries()
 
     async def _intend(self, side: str, items: list[Item]) -> None:
@@ -324,12 +345,30 @@ class Engine:
         for row in await self.store.due_errors():
             await self._guarded(row["side"], row["item_id"], "", None, force=True)
 
-    async def _deliveries(self) -> None:
+    async def _deliveries(self, page_side: str | None = None, page_ids: Container[str] = ()) -> None:
+        """Look at the items webhooks named (each once, however many deliveries named it),
+        several pairs at once: one pair's items one after another (they would race on it), and
+        items without a pair one after another (one may be the other's new counterpart). During a
+        poll page (`page_side`; `page_ids`, its items not yet done), the items of pairs the page
+        still holds, and items without a pair (the page may be creating theirs), are left to the
+        end of the page."""
+        if page_side is None:
+            self._deliveries_asked.clear()
         rows = await self.store.pending_deliveries()
+        if not rows:
+            return
+        items: dict[tuple[str, str], list[int]] = {}
         for row in rows:
-            await self._guarded(row["side"], row["item_id"], "", None, force=True)
-        if rows:
-            await self.store.delivered([r["id"] for r in rows])
+            items.setdefault((row["side"], row["item_id"]), []).append(row["id"])
+        pairs = await self.store.pairs_of(items)
+        if page_side is not None:
+            column = 1 if page_side == "a" else 2
+            items = {k: v for k, v in items.items() if k in pairs and pairs[k][column] not in page_ids}
+            if not items:
+                return
+        await parallel.run_each(list(items), lambda k: self._guarded(k[0], k[1], "", None, force=True),
+                                key=lambda k: pairs[k][0] if k in pairs else "unpaired", fatal=(Exception,))
+        await self.store.delivered([i for ids in items.values() for i in ids])
 
     async def _guarded(self, side: str, item_id: str, key: str, item: Item | None, *, force: bool = False) -> None:
         """Process one item; its failure is recorded against it alone (module docstring)."""

@@ -116,9 +116,10 @@ class SyncJobs:
     async def webhooks(self) -> None:
         """Scheduled job: for WEBHOOK_JOB_SECONDS, every WEBHOOK_SECONDS, start a "webhook" run
         for each integration with pending deliveries, in its own task (one integration's slow
-        app never delays another's) unless one is already going; a full run in progress takes
-        the deliveries itself. (One job run spans many checks so the scheduler's bookkeeping
-        row is not rewritten twice a second.)"""
+        app never delays another's) unless one is already going; a run in progress takes the
+        deliveries itself, alongside the poll page it works on (Engine.ask_for_deliveries). (One
+        job run spans many checks so the scheduler's bookkeeping row is not rewritten twice a
+        second.)"""
         loop = asyncio.get_running_loop()
         until = loop.time() + WEBHOOK_JOB_SECONDS
         while True:
@@ -133,11 +134,14 @@ class SyncJobs:
         pending = await store.integrations_with_deliveries()
         for iid, trigger in [*((i, "manual") for i in requested), *((i, "webhook") for i in pending)]:
             engine = self.engines.get(iid)
-            task = self.webhook_tasks.get(iid)
-            if engine is None or (task is not None and not task.done()):
+            if engine is None:
                 continue
             if engine.busy and trigger == "webhook":
-                continue        # the run going on takes the deliveries
+                engine.ask_for_deliveries()     # the run going on takes them, alongside its poll page
+                continue
+            task = self.webhook_tasks.get(iid)
+            if task is not None and not task.done():
+                continue
             self.webhook_tasks[iid] = asyncio.create_task(self._extra_run(engine, trigger), name=f"{trigger} {iid}")
 
     async def _extra_run(self, engine: Engine, trigger: str) -> None:

@@ -21,6 +21,9 @@ what the engine relies on:
   propagates, so no item's work goes on behind the caller's back. The engine's writes are
   idempotent through intents and markers, so an item cancelled mid-way is redone by the next run.
 
+`serving` runs other work alongside a batch whenever it is asked for (the engine's webhook
+deliveries during a backfill's poll page), with the same rule: nothing outlives the block.
+
 Shared state the work touches must be safe under asyncio interleaving: no `await` between a
 read and the write that depends on it (e.g. `counts[k] += await f()` reads before it awaits).
 """
@@ -28,6 +31,7 @@ read and the write that depends on it (e.g. `counts[k] += await f()` reads befor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from typing import TypeVar
@@ -106,3 +110,48 @@ async def prefetching(fetch: Callable[[C | None], Awaitable[T]], next_of: Callab
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def serving(asked: asyncio.Event, work: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+    """While the block runs, run `work()` each time `asked` is set (it is cleared as a run
+    starts; an ask during a run gets a run of its own after it), one run at a time, alongside
+    the block's own awaits. Leaving the block waits for a run under way to end, then raises what
+    a run raised; an ask not yet taken stays set for the caller. An exception or cancellation of
+    the block cancels a run under way (and waits for it) before it propagates."""
+    closing = False
+    running = False
+
+    async def serve() -> None:
+        nonlocal running
+        while True:
+            await asked.wait()
+            if closing:
+                return
+            asked.clear()
+            running = True
+            try:
+                await work()
+            finally:
+                running = False
+            if closing:
+                return
+
+    task = asyncio.create_task(serve())
+    try:
+        yield
+    except BaseException:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    closing = True
+    if not running:
+        task.cancel()       # waiting for an ask (or woken by one it must leave set): nothing to finish
+    try:
+        await task
+    except asyncio.CancelledError:
+        if task.cancelled() and not asyncio.current_task().cancelling():
+            return          # the cancel above
+        task.cancel()       # the caller is being cancelled while a run was under way
+        await asyncio.gather(task, return_exceptions=True)
+        raise

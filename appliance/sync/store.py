@@ -177,6 +177,21 @@ class Store:
             f"WHERE integration_id = $1 AND {column} = ANY($2::text[])"), self.iid, list(item_ids))
         return {(side, r["item_id"]): (r["state"], r["synced"]) for r in rows}
 
+    async def pairs_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str, str]]:
+        """(side, item id) -> (link id, side A's item id, side B's) for the linked ones among `keys`."""
+        keys = list(keys)
+        rows = await self.pool.fetch(self._q(
+            "SELECT id, a_id, b_id FROM {s}.links WHERE integration_id = $1 "
+            "AND (a_id = ANY($2::text[]) OR b_id = ANY($3::text[]))"), self.iid,
+            [i for side, i in keys if side == "a"], [i for side, i in keys if side == "b"])
+        wanted = set(keys)
+        found = {}
+        for r in rows:
+            for key in (("a", r["a_id"]), ("b", r["b_id"])):
+                if key in wanted:
+                    found[key] = (r["id"], r["a_id"], r["b_id"])
+        return found
+
     async def intent_by_marker(self, marker: str) -> Intent | None:
         row = await self.pool.fetchrow(self._q(
             "SELECT * FROM {s}.intents WHERE integration_id = $1 AND marker = $2"), self.iid, marker)

@@ -163,3 +163,58 @@ async def test_a_webhook_delivery_or_sync_now_runs_within_a_second(config, key, 
             await jobs.stop()
             await scheduler.stop(1)
             await running
+
+
+async def test_a_webhook_delivery_during_a_backfill_page_is_taken_before_the_page_ends(config, key, tenant_pool):
+    """A poll page of 48 new items at an app that takes 0.3 s per request lasts about two
+    seconds (8 at a time); an edit of an already linked item delivered by webhook meanwhile is
+    synced alongside the page's items, not after all of them (Engine.ask_for_deliveries)."""
+    pool = tenant_pool
+    jira = JiraEmulator("server")
+    gl = GitLabFake()
+    alice = gl.add_user("alice")
+    project = gl.add_project("acme/widgets", owner=alice)
+    proj = jira.projects["PROJ"]
+    async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
+            OutboundClient(config, [], tenant="acme") as outbound:
+        ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
+                                                "gitlab": (gl_url, {"token": gl.add_token(alice)})})
+        spec = {"side_a": {"connection_id": ids["jira"], "container": proj.id},
+                "side_b": {"connection_id": ids["gitlab"], "container": str(project.id)},
+                "type_mappings": [{"a_type": "Bug", "b_type": "issue"}],
+                "field_mappings": [{"a_field": "title", "b_field": "title"}],
+                "start": {"mode": "all"}, "schedule": {"interval_seconds": 3600}}
+        linked = jira.new_issue(jira.bob, proj, {"summary": "Linked", "issuetype": "10002"})
+        integration = await pool.fetchval(
+            "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('sync', true, $1) RETURNING id",
+            json.dumps(spec))
+        scheduler = Scheduler(pool, "acme")
+        jobs = SyncJobs(pool, scheduler, schema="t_acme", tenant="acme", key=key, outbound=outbound)
+        scheduler.add("integrations", 0.1, jobs.refresh)
+        scheduler.add("webhooks", 0.5, jobs.webhooks)
+        running = asyncio.create_task(scheduler.run())
+        try:
+            await wait_until(lambda: len(project.issues) == 1)          # the first run linked it
+            await wait_until(lambda: integration in jobs.engines and not jobs.engines[integration].busy)
+            for n in range(48):
+                jira.new_issue(jira.bob, proj, {"summary": f"Backlog {n}", "issuetype": "10002"})
+            gl.knobs.latency = 0.3
+            await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now()")
+            await wait_until(lambda: len(project.issues) >= 9)          # the page is under way
+            jira.change(linked, jira.bob, {"summary": "Linked, renamed"})
+            await pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
+                               "VALUES ($1, 'a', $2)", integration, linked.id)
+            first = min(project.issues.values(), key=lambda i: i.iid)
+            await wait_until(lambda: first.title == "Linked, renamed", timeout=10)
+            assert len(project.issues) < 1 + 48, "the delivery waited for the whole page"
+            await wait_until(lambda: len(project.issues) == 1 + 48, timeout=20)
+            await wait_until(lambda: not jobs.engines[integration].busy)
+            assert await pool.fetchval("SELECT count(*) FROM t_acme.webhook_deliveries "
+                                       "WHERE processed_at IS NULL") == 0
+            run = await pool.fetchrow("SELECT trigger, status, items_created, items_updated FROM t_acme.runs "
+                                      "ORDER BY id DESC LIMIT 1")
+            assert tuple(run) == ("manual", "ok", 48, 1)
+        finally:
+            await jobs.stop()
+            await scheduler.stop(1)
+            await running

@@ -1,6 +1,7 @@
 """appliance.sync.parallel.run_each: bounded, one at a time per key, errors kept per item, and
 nothing left running behind the caller (fatal errors, crashes, cancellation); prefetching: the
-next page on its way while the caller works, and no fetch left behind."""
+next page on its way while the caller works, and no fetch left behind; serving: work asked for
+during a batch runs alongside it, and none of it outlives the block."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import contextlib
 
 import pytest
 
-from appliance.sync.parallel import ITEM_CONCURRENCY, prefetching, run_each
+from appliance.sync.parallel import ITEM_CONCURRENCY, prefetching, run_each, serving
 
 
 class Tracker:
@@ -237,3 +238,127 @@ async def test_leaving_early_cancels_the_fetch_in_flight():
             await asyncio.sleep(0)
             break
     assert pages.asked == [0, 1] and pages.cancelled == [1]
+
+
+# -- serving ----------------------------------------------------------------------------------------
+
+class Served:
+    """Work for `serving` that records its runs and may be held mid-run or fail."""
+
+    def __init__(self, fail: BaseException | None = None):
+        self.runs = 0
+        self.ended = 0
+        self.at_once = self.most = 0
+        self.release = asyncio.Event()
+        self.release.set()
+        self.fail = fail
+
+    async def __call__(self) -> None:
+        self.runs += 1
+        self.at_once += 1
+        self.most = max(self.most, self.at_once)
+        try:
+            await self.release.wait()
+            if self.fail is not None:
+                raise self.fail
+        finally:
+            self.at_once -= 1
+            self.ended += 1
+
+
+async def test_serving_runs_the_work_each_time_it_is_asked_alongside_the_block():
+    asked, work = asyncio.Event(), Served()
+    async with serving(asked, work):
+        asked.set()
+        await asyncio.sleep(0.01)
+        assert work.runs == 1 and not asked.is_set()     # ran while the block was still going
+        work.release.clear()
+        asked.set()
+        await asyncio.sleep(0.01)
+        asked.set()         # asked again during that run: one more run, after it
+        await asyncio.sleep(0.01)
+        assert work.runs == 2
+        work.release.set()
+        await asyncio.sleep(0.01)
+        assert work.runs == 3
+    assert work.most == 1 and work.ended == 3
+
+
+async def test_leaving_the_block_waits_for_a_run_under_way_and_leaves_a_new_ask_to_the_caller():
+    asked, work = asyncio.Event(), Served()
+    work.release.clear()
+
+    async def block() -> None:
+        async with serving(asked, work):
+            asked.set()
+            await asyncio.sleep(0.01)
+            asked.set()     # not taken: the block ends first
+
+    task = asyncio.create_task(block())
+    await asyncio.sleep(0.03)
+    assert not task.done()          # the run under way holds the block's end
+    work.release.set()
+    await task
+    assert work.runs == 1 == work.ended and asked.is_set()
+
+
+async def test_an_ask_at_the_very_end_is_left_set_and_nothing_runs_after_the_block():
+    asked, work = asyncio.Event(), Served()
+    async with serving(asked, work):
+        await asyncio.sleep(0)
+        asked.set()         # the serving task wakes up only after the block has ended
+    await asyncio.sleep(0.01)
+    assert work.runs == 0 and asked.is_set()
+
+
+async def test_a_failed_run_is_raised_when_the_block_ends():
+    asked, work = asyncio.Event(), Served(fail=Stop("credential refused"))
+    with pytest.raises(Stop):
+        async with serving(asked, work):
+            asked.set()
+            await asyncio.sleep(0.01)
+    assert work.runs == 1
+
+
+async def test_the_blocks_error_or_cancellation_cancels_a_run_under_way():
+    asked, work = asyncio.Event(), Served()
+    work.release.clear()
+    with pytest.raises(ValueError):
+        async with serving(asked, work):
+            asked.set()
+            await asyncio.sleep(0.01)
+            raise ValueError("the batch failed")
+    assert work.runs == 1 == work.ended and work.at_once == 0
+
+    work = Served()
+    work.release.clear()
+
+    async def block() -> None:
+        async with serving(asked, work):
+            asked.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(block())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert work.runs == 1 == work.ended
+
+
+async def test_cancelling_the_caller_while_it_waits_for_a_run_at_the_end_cancels_that_run():
+    asked, work = asyncio.Event(), Served()
+    work.release.clear()
+
+    async def block() -> None:
+        async with serving(asked, work):
+            asked.set()
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(block())
+    await asyncio.sleep(0.02)       # the block has ended and waits for the run
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert work.ended == 1
