@@ -22,6 +22,13 @@ each measured in this one run so they can be compared side by side (the machine 
 2. Live propagation of single-field edits (a Jira summary changed through the REST API, lag
    until GitLab's title shows it), p50/p99: with a Jira webhook delivered to the integration's
    webhook URL (web worker -> webhook_deliveries -> tenant worker), then polling only.
+3. The backfill at a real app's pace: both emulators answer every request after --latency-ms
+   (default 100 ms, a self-managed GitLab or Jira on the local network; gitlab.com is slower),
+   and a second integration backfills --paced-items issues (2 comments each) from another Jira
+   project into another GitLab project. The GitLab emulator's capacity is measured at that pace
+   with the same concurrency, for creates and for whole items; while the backfill runs, issues it
+   has already linked are edited in Jira and their webhook lag measured (the deliveries are
+   taken between two items of the poll page, not after the page).
 
 The tenant worker's request budget ([outbound] requests_per_second) is raised for this run so
 that the engine, not the politeness budget, is what is measured; at the default budget (10/s per
@@ -181,10 +188,11 @@ def server_cpu_seconds(postmaster: int) -> dict[int, float]:
     return times
 
 
-def seed_jira(jira: JiraEmulator, count: int, comments: int, days: int = 30) -> None:
-    """`count` Bugs by bob in PROJ, `comments` comments each, created and last commented over the
-    past `days` (a backfill is of history), oldest first; state set directly: no webhooks yet."""
-    project = jira.projects["PROJ"]
+def seed_jira(jira: JiraEmulator, count: int, comments: int, days: int = 30, project_key: str = "PROJ") -> None:
+    """`count` Bugs by bob in the project, `comments` comments each, created and last commented
+    over the past `days` (a backfill is of history), oldest first; state set directly: no
+    webhooks yet."""
+    project = jira.projects[project_key]
     start = jira.now() - timedelta(days=days)
     step = timedelta(days=days) / max(count, 1)
     for i in range(count):
@@ -253,6 +261,61 @@ def live_edits(jira_url: str, jira: JiraEmulator, project, iids: dict[str, int],
     return lags, len(pending) + len(issues) - done
 
 
+# -- phase 3: the backfill at a real app's pace --------------------------------------------------------
+
+def paced_backfill(args, jira: JiraEmulator, gl: GitLabFake, alice, jira_url: str, gl_url: str, port: int,
+                   spec: dict, sql, schema: str, notes) -> dict:
+    """Part 3 of the module docstring; returns its figures."""
+    latency = args.latency_ms / 1000
+    n = args.paced_items
+    jira.add_project("SLOW", "Slow")
+    seed_jira(jira, n, args.comments, project_key="SLOW")
+    target, probe = gl.add_project("acme/slow", owner=alice), gl.add_project("acme/slow-capacity", owner=alice)
+    for project in (target, probe):
+        for label in ("bug", "status::doing"):
+            gl.add_label(project, label)
+    probe_token = gl.add_token(alice)
+    jira.knobs.latency = gl.knobs.latency = latency
+    # Each probe lasts about 4 s at this pace: ITEM_CONCURRENCY requests in flight, each `latency`.
+    creates = capacity(gl_url, probe_token, probe.id, int(4 * ITEM_CONCURRENCY / latency), ITEM_CONCURRENCY)
+    items = capacity(gl_url, probe_token, probe.id, int(4 * ITEM_CONCURRENCY / latency / (1 + args.comments)),
+                     ITEM_CONCURRENCY, args.comments)
+
+    secret = random_secrets.token_urlsafe(32)
+    paced_spec = json.loads(json.dumps(spec))
+    paced_spec["side_a"]["container"] = jira.projects["SLOW"].id
+    paced_spec["side_b"]["container"] = str(target.id)
+    paced_spec["schedule"]["interval_seconds"] = LIVE_INTERVAL
+    alice_jira = {"Authorization": f"Bearer {jira.alice.token}"}
+    before = Counter(gl.knobs.requests)
+    integration = asyncio.run(sql(f"INSERT INTO {schema}.integrations (name, enabled, spec, webhook_secret) "
+                                  "VALUES ('paced', true, $1, $2) RETURNING id", json.dumps(paced_spec), secret)
+                              )[0]["id"]
+    hook = Rest.call("POST", f"{jira_url}/rest/webhooks/1.0/webhook", alice_jira, {
+        "name": "tandem-paced", "url": f"http://127.0.0.1:{port}/api/v1/hooks/{integration}/{secret}?side=a",
+        "events": ["jira:issue_updated"], "filters": {"issue-related-events-section": "project = SLOW"}})
+    first = wait(lambda: target.issues and time.monotonic(), 60, "first paced counterpart", interval=0.01)
+    # Edit issues the backfill has linked, while it goes on: a fifth of them, from when a fifth
+    # is done, at a pace that ends before the backfill does.
+    edits = max(1, n // 10)
+    wait(lambda: len(target.issues) >= 2 * edits, n, "the paced backfill under way", interval=0.05)
+    iids = {issue.title: iid for iid, issue in list(target.issues.items())}
+    slow = jira.projects["SLOW"]
+    ordered = sorted((i for i in list(jira.issues.values()) if i.project is slow), key=lambda i: int(i.id))
+    linked = [i for i in ordered if i.fields["summary"] in iids][:edits]
+    edited_at = len(target.issues)
+    lags, missing = live_edits(jira_url, jira, target, iids, linked, "paced", rate=5, timeout=edits / 5 + 60)
+    edits_ended = len(target.issues)
+    wait(lambda: len(target.issues) >= n and notes(target) >= n * args.comments, n + 120,
+         "paced backfill complete", interval=0.05)
+    done = time.monotonic()
+    Rest.call("DELETE", f"{jira_url}/rest/webhooks/1.0/webhook/{hook['self'].rsplit('/', 1)[1]}", alice_jira)
+    calls = by_endpoint(Counter(gl.knobs.requests), before)
+    jira.knobs.latency = gl.knobs.latency = 0.0
+    return {"rate": n / (done - first), "creates": creates, "items": items, "lags": lags, "missing": missing,
+            "edits": len(linked), "between": (edited_at, edits_ended), "gl_calls": sum(calls.values()) / n}
+
+
 # -- the run ---------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -261,6 +324,9 @@ def main() -> None:
     parser.add_argument("--comments", type=int, default=2, help="comments per issue (default 2)")
     parser.add_argument("--edits", type=int, default=200, help="live edits per mode (default 200)")
     parser.add_argument("--probe", type=int, default=2000, help="creates per capacity probe (default 2000)")
+    parser.add_argument("--latency-ms", type=float, default=100,
+                        help="part 3: the emulators' time per request (default 100)")
+    parser.add_argument("--paced-items", type=int, default=600, help="part 3: issues to backfill (default 600)")
     parser.add_argument("--capacity", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.capacity:
@@ -361,8 +427,8 @@ def main() -> None:
             cpu_before = (cpu_seconds(worker), time.process_time(), server_cpu_seconds(postmaster))
             integration = asyncio.run(integrate())
 
-            def notes() -> int:
-                return sum(len([n for n in ns if not n.system]) for ns in list(widgets.notes.values()))
+            def notes(project=widgets) -> int:
+                return sum(len([n for n in ns if not n.system]) for ns in list(project.notes.values()))
 
             first = wait(lambda: widgets.issues and time.monotonic(), 60, "first counterpart", interval=0.01)
             wait(lambda: len(widgets.issues) >= args.items and notes() >= args.items * args.comments,
@@ -413,6 +479,10 @@ def main() -> None:
                 f"SELECT count(*) AS runs, avg(extract(epoch FROM finished_at - started_at)) AS mean, "
                 f"max(extract(epoch FROM finished_at - started_at)) AS longest, avg(items_seen) AS seen "
                 f"FROM {schema}.runs WHERE started_at > $1 AND status <> 'running'", changed))[0]
+            # -- a backfill at a real app's pace, with webhooks -------------------------------------------
+            asyncio.run(sql(f"UPDATE {schema}.integrations SET enabled = false, updated_at = now() WHERE id = $1",
+                            integration))
+            paced = paced_backfill(args, jira, gl, alice, jira_url, gl_url, port, spec, sql, schema, notes)
             peak_all, hwm = sampler.overall, hwm_bytes(worker)
             restarted = not any(pid == worker for pid, _, _ in descendants(appliance.pid))
             sampler.stop.set()
@@ -485,6 +555,21 @@ def report(args, f: dict) -> None:
         (f"poll-only lag p50 / p99 ({len(polled)} edits, {f['poll_missing']} missing)",
          f"{percentile(polled, 50):.3f} / {percentile(polled, 99):.3f} s" if polled else "-",
          f"aim p99 < {POLL_INTERVAL} s interval + 1 s"),
+    ]
+    paced = f["paced"]
+    per_item = 1 + args.comments
+    rows += [
+        (f"3. backfill at {args.latency_ms:g} ms per request ({args.paced_items} items)",
+         f"{paced['rate']:.1f} items/s", f"{paced['gl_calls']:.2f} GitLab calls per item, with the edited items' looks"),
+        (f"GitLab create capacity at that pace ({ITEM_CONCURRENCY} at a time)", f"{paced['creates']:.0f} creates/s",
+         f"whole items: {paced['items']:.1f} items/s"),
+        ("engine's GitLab creates/s / emulator creates/s", f"{paced['rate'] * per_item / paced['creates']:.3f}",
+         f"aim >= 0.5 (items/s / creates/s: {paced['rate'] / paced['creates']:.3f}, at most {1 / per_item:.2f})"),
+        ("engine items/s / emulator items/s", f"{paced['rate'] / paced['items']:.3f}",
+         "the same work per item on both sides"),
+        (f"webhook lag during that backfill, p50 / p99 ({len(paced['lags'])} edits, {paced['missing']} missing)",
+         f"{percentile(paced['lags'], 50):.3f} / {percentile(paced['lags'], 99):.3f} s" if paced["lags"] else "-",
+         f"edits of linked items while items {paced['between'][0]}..{paced['between'][1]} were created"),
     ]
     if f["restarted"]:
         print("   NOTE: the tenant worker was restarted during the run: its RSS and CPU figures are partial")
