@@ -40,6 +40,24 @@ async def add_connections(pool, key, connections: dict[str, tuple[str, dict]]) -
     return ids
 
 
+def title_sync(ids: dict[str, int], jira_project: str, gitlab_project: str, start: str) -> str:
+    """The spec of an hourly integration syncing Bug titles from Jira to GitLab issues."""
+    return json.dumps({"side_a": {"connection_id": ids["jira"], "container": jira_project},
+                       "side_b": {"connection_id": ids["gitlab"], "container": gitlab_project},
+                       "type_mappings": [{"a_type": "Bug", "b_type": "issue"}],
+                       "field_mappings": [{"a_field": "title", "b_field": "title"}],
+                       "start": {"mode": start}, "schedule": {"interval_seconds": 3600}})
+
+
+async def start_jobs(pool, key, outbound) -> tuple[Scheduler, SyncJobs, asyncio.Task]:
+    """The tenant worker's sync jobs, webhooks included, on a scheduler running in a task."""
+    scheduler = Scheduler(pool, "acme")
+    jobs = SyncJobs(pool, scheduler, schema="t_acme", tenant="acme", key=key, outbound=outbound)
+    scheduler.add("integrations", 0.1, jobs.refresh)
+    scheduler.add("webhooks", 0.5, jobs.webhooks)
+    return scheduler, jobs, asyncio.create_task(scheduler.run())
+
+
 @pytest.fixture
 async def tenant_pool(config, key):
     await migrator.migrate(config, key)
@@ -120,19 +138,10 @@ async def test_a_webhook_delivery_or_sync_now_runs_within_a_second(config, key, 
             OutboundClient(config, [], tenant="acme") as outbound:
         ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
                                                 "gitlab": (gl_url, {"token": gl.add_token(alice)})})
-        spec = {"side_a": {"connection_id": ids["jira"], "container": jira.projects["PROJ"].id},
-                "side_b": {"connection_id": ids["gitlab"], "container": str(project.id)},
-                "type_mappings": [{"a_type": "Bug", "b_type": "issue"}],
-                "field_mappings": [{"a_field": "title", "b_field": "title"}],
-                "start": {"mode": "new"}, "schedule": {"interval_seconds": 3600}}
         integration = await pool.fetchval(
             "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('sync', true, $1) RETURNING id",
-            json.dumps(spec))
-        scheduler = Scheduler(pool, "acme")
-        jobs = SyncJobs(pool, scheduler, schema="t_acme", tenant="acme", key=key, outbound=outbound)
-        scheduler.add("integrations", 0.1, jobs.refresh)
-        scheduler.add("webhooks", 0.5, jobs.webhooks)
-        running = asyncio.create_task(scheduler.run())
+            title_sync(ids, jira.projects["PROJ"].id, str(project.id), "new"))
+        scheduler, jobs, running = await start_jobs(pool, key, outbound)
         try:
             for _ in range(100):                                 # the hourly run, done at once
                 if await pool.fetchval("SELECT count(*) FROM t_acme.runs WHERE status = 'ok'") == 1:
@@ -179,20 +188,11 @@ async def test_a_webhook_delivery_during_a_backfill_page_is_taken_before_the_pag
             OutboundClient(config, [], tenant="acme") as outbound:
         ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
                                                 "gitlab": (gl_url, {"token": gl.add_token(alice)})})
-        spec = {"side_a": {"connection_id": ids["jira"], "container": proj.id},
-                "side_b": {"connection_id": ids["gitlab"], "container": str(project.id)},
-                "type_mappings": [{"a_type": "Bug", "b_type": "issue"}],
-                "field_mappings": [{"a_field": "title", "b_field": "title"}],
-                "start": {"mode": "all"}, "schedule": {"interval_seconds": 3600}}
         linked = jira.new_issue(jira.bob, proj, {"summary": "Linked", "issuetype": "10002"})
         integration = await pool.fetchval(
             "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('sync', true, $1) RETURNING id",
-            json.dumps(spec))
-        scheduler = Scheduler(pool, "acme")
-        jobs = SyncJobs(pool, scheduler, schema="t_acme", tenant="acme", key=key, outbound=outbound)
-        scheduler.add("integrations", 0.1, jobs.refresh)
-        scheduler.add("webhooks", 0.5, jobs.webhooks)
-        running = asyncio.create_task(scheduler.run())
+            title_sync(ids, proj.id, str(project.id), "all"))
+        scheduler, jobs, running = await start_jobs(pool, key, outbound)
         try:
             await wait_until(lambda: len(project.issues) == 1)          # the first run linked it
             await wait_until(lambda: integration in jobs.engines and not jobs.engines[integration].busy)

@@ -243,14 +243,16 @@ async def test_leaving_early_cancels_the_fetch_in_flight():
 # -- serving ----------------------------------------------------------------------------------------
 
 class Served:
-    """Work for `serving` that records its runs and may be held mid-run or fail."""
+    """Work for `serving` that records its runs and may be held mid-run (until `release` is
+    set) or fail."""
 
-    def __init__(self, fail: BaseException | None = None):
+    def __init__(self, fail: BaseException | None = None, held: bool = False):
         self.runs = 0
         self.ended = 0
         self.at_once = self.most = 0
         self.release = asyncio.Event()
-        self.release.set()
+        if not held:
+            self.release.set()
         self.fail = fail
 
     async def __call__(self) -> None:
@@ -285,8 +287,7 @@ async def test_serving_runs_the_work_each_time_it_is_asked_alongside_the_block()
 
 
 async def test_leaving_the_block_waits_for_a_run_under_way_and_leaves_a_new_ask_to_the_caller():
-    asked, work = asyncio.Event(), Served()
-    work.release.clear()
+    asked, work = asyncio.Event(), Served(held=True)
 
     async def block() -> None:
         async with serving(asked, work):
@@ -321,8 +322,7 @@ async def test_a_failed_run_is_raised_when_the_block_ends():
 
 
 async def test_the_blocks_error_or_cancellation_cancels_a_run_under_way():
-    asked, work = asyncio.Event(), Served()
-    work.release.clear()
+    asked, work = asyncio.Event(), Served(held=True)
     with pytest.raises(ValueError):
         async with serving(asked, work):
             asked.set()
@@ -330,8 +330,7 @@ async def test_the_blocks_error_or_cancellation_cancels_a_run_under_way():
             raise ValueError("the batch failed")
     assert work.runs == 1 == work.ended and work.at_once == 0
 
-    work = Served()
-    work.release.clear()
+    work = Served(held=True)
 
     async def block() -> None:
         async with serving(asked, work):
@@ -347,8 +346,7 @@ async def test_the_blocks_error_or_cancellation_cancels_a_run_under_way():
 
 
 async def test_cancelling_the_caller_while_it_waits_for_a_run_at_the_end_cancels_that_run():
-    asked, work = asyncio.Event(), Served()
-    work.release.clear()
+    asked, work = asyncio.Event(), Served(held=True)
 
     async def block() -> None:
         async with serving(asked, work):
