@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import json as jsonlib
@@ -37,7 +38,7 @@ import random
 import re
 import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -228,10 +229,52 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (retry - 1)))
 
 
+#: Set (to True) around work a person is waiting for, such as the sync engine's webhook deliveries:
+#: its requests take the next tokens of their budget ahead of the queued requests of bulk
+#: work (a backfill's, which may keep a budget's queue full for hours). Tasks started inside
+#: inherit it.
+URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("outbound_urgent", default=False)
+
+
+class _Turns:
+    """A lock handed over in order of arrival, urgent callers first."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._queues: tuple[deque[asyncio.Future], deque[asyncio.Future]] = (deque(), deque())
+
+    async def acquire(self, urgent: bool) -> None:
+        if not self._held:
+            self._held = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        queue = self._queues[0 if urgent else 1]
+        queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()      # handed the turn while being cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):       # release() may have dropped it
+                    queue.remove(turn)
+            raise
+
+    def release(self) -> None:
+        for queue in self._queues:
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)       # the lock passes on, still held
+                    return
+        self._held = False
+
+
 class Budget:
     """A token bucket: `rate` requests per second with bursts of `burst`, plus a pause that holds
     every caller until a server-announced reset (429 Retry-After, Remaining: 0). Shared by all
-    connections with the same (host, credential)."""
+    connections with the same (host, credential). Callers get tokens in arrival order, urgent
+    ones (URGENT) first."""
 
     def __init__(self, rate: float, burst: int):
         self.rate = rate
@@ -239,15 +282,16 @@ class Budget:
         self._tokens = float(burst)
         self._stamp = time.monotonic()
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self._turns = _Turns()
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    async def acquire(self) -> tuple[float, float]:
+    async def acquire(self, urgent: bool = False) -> tuple[float, float]:
         """Take one token; returns (seconds waited for the budget, seconds waited for a pause)."""
         budget_wait = pause_wait = 0.0
-        async with self._lock:  # FIFO: callers are served in arrival order
+        await self._turns.acquire(urgent)
+        try:
             while True:
                 now = time.monotonic()
                 if self._paused_until > now:
@@ -262,6 +306,8 @@ class Budget:
                 wait = (1 - self._tokens) / self.rate
                 await asyncio.sleep(wait)
                 budget_wait += time.monotonic() - now
+        finally:
+            self._turns.release()
 
 
 @dataclasses.dataclass
@@ -569,7 +615,7 @@ class ConnectionHttp:
     async def _attempt(self, method, url, params, json, data, headers, endpoint, streaming):
         """One request, following redirects within the allow-list. Returns the ClientResponse,
         or (RetriableRemoteError, sent) for a transport failure."""
-        budget_wait, pause_wait = await self.budget.acquire()
+        budget_wait, pause_wait = await self.budget.acquire(URGENT.get())
         self.stats.budget_wait_seconds += budget_wait
         self.stats.rate_limit_wait_seconds += pause_wait
         send_headers = CIMultiDict(headers or {})

@@ -53,6 +53,7 @@ from prometheus_client import Counter, Gauge
 
 from appliance.connectors.base import Connector, ConnectorError, EgressDenied, Item, RemoteAuthError, RemoteNotFound
 from appliance.errors import TandemError
+from appliance.outbound import URGENT
 from appliance.sync import deletes, item_types, merge, parallel
 from appliance.sync.attachments import sync_attachments
 from appliance.sync.comments import fresh_copies, sync_comments
@@ -351,7 +352,8 @@ class Engine:
         items without a pair one after another (one may be the other's new counterpart). During a
         poll page (`page_side`; `page_ids`, its items not yet done), the items of pairs the page
         still holds, and items without a pair (the page may be creating theirs), are left to the
-        end of the page."""
+        end of the page. A person is waiting for these: their requests are urgent
+        (appliance.outbound.URGENT), ahead of a backfill's in the apps' budgets."""
         if page_side is None:
             self._deliveries_asked.clear()
         rows = await self.store.pending_deliveries()
@@ -366,8 +368,12 @@ class Engine:
             items = {k: v for k, v in items.items() if k in pairs and pairs[k][column] not in page_ids}
             if not items:
                 return
-        await parallel.run_each(list(items), lambda k: self._guarded(k[0], k[1], "", None, force=True),
-                                key=lambda k: pairs[k][0] if k in pairs else "unpaired", fatal=(Exception,))
+        urgent = URGENT.set(True)
+        try:
+            await parallel.run_each(list(items), lambda k: self._guarded(k[0], k[1], "", None, force=True),
+                                    key=lambda k: pairs[k][0] if k in pairs else "unpaired", fatal=(Exception,))
+        finally:
+            URGENT.reset(urgent)
         await self.store.delivered([i for ids in items.values() for i in ids])
 
     async def _guarded(self, side: str, item_id: str, key: str, item: Item | None, *, force: bool = False) -> None:

@@ -218,3 +218,50 @@ async def test_a_webhook_delivery_during_a_backfill_page_is_taken_before_the_pag
             await jobs.stop()
             await scheduler.stop(1)
             await running
+
+
+async def test_at_the_default_budget_a_webhook_deliverys_requests_go_ahead_of_the_backfills(config, key,
+                                                                                            tenant_pool):
+    """10 requests a second per app (the default budget) and a backfill of 60 items keeping
+    8 creates queued: a delivery's requests (read the item, read the counterpart, update it)
+    take the next tokens instead of queueing behind the backfill's, about 0.8 s each."""
+    pool = tenant_pool
+    jira = JiraEmulator("server")
+    gl = GitLabFake()
+    alice = gl.add_user("alice")
+    project = gl.add_project("acme/widgets", owner=alice)
+    proj = jira.projects["PROJ"]
+    async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
+            OutboundClient(config, [], tenant="acme") as outbound:
+        assert (outbound.rate, outbound.burst) == (10, 20)
+        ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
+                                                "gitlab": (gl_url, {"token": gl.add_token(alice)})})
+        linked = jira.new_issue(jira.bob, proj, {"summary": "Linked", "issuetype": "10002"})
+        integration = await pool.fetchval(
+            "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('sync', true, $1) RETURNING id",
+            title_sync(ids, proj.id, str(project.id), "all"))
+        scheduler, jobs, running = await start_jobs(pool, key, outbound)
+        try:
+            await wait_until(lambda: len(project.issues) == 1)
+            await wait_until(lambda: integration in jobs.engines and not jobs.engines[integration].busy)
+            for n in range(60):
+                jira.new_issue(jira.bob, proj, {"summary": f"Backlog {n}", "issuetype": "10002"})
+            await asyncio.sleep(2.5)        # the budget's burst refills
+            await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now()")
+            await wait_until(lambda: len(project.issues) >= 1 + 30, timeout=20)    # the burst is spent
+            jira.change(linked, jira.bob, {"summary": "Linked, renamed"})
+            delivered = asyncio.get_running_loop().time()
+            await pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
+                               "VALUES ($1, 'a', $2)", integration, linked.id)
+            first = min(project.issues.values(), key=lambda i: i.iid)
+            await wait_until(lambda: first.title == "Linked, renamed", timeout=15)
+            lag = asyncio.get_running_loop().time() - delivered
+            assert len(project.issues) < 1 + 60, "the delivery waited for the backfill"
+            # 0.5 s for the worker to see it, 3 requests at 0.1 s; queued behind the backfill's
+            # 8, each of them would wait about 0.8 s.
+            assert lag < 1.8, f"the delivery took {lag:.2f} s"
+            await wait_until(lambda: len(project.issues) == 1 + 60, timeout=30)
+        finally:
+            await jobs.stop()
+            await scheduler.stop(1)
+            await running

@@ -425,6 +425,63 @@ async def test_a_pause_waited_out_by_many_callers_counts_once():
     assert 0.15 < paused < 0.4, waits
 
 
+async def test_urgent_callers_get_the_next_tokens_ahead_of_those_queued_before_them():
+    budget = Budget(rate=10, burst=1)
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool = False) -> None:
+        await budget.acquire(urgent)
+        order.append(name)
+
+    bulk = [asyncio.create_task(take(f"bulk{n}")) for n in range(6)]
+    await asyncio.sleep(0.01)           # bulk0 took the burst; the other five queue, 0.1 s apart
+    live = asyncio.create_task(take("live", urgent=True))
+    await asyncio.gather(live, *bulk)
+    # bulk1 already holds the turn (it waits for the next token); live comes right after it.
+    assert order == ["bulk0", "bulk1", "live", "bulk2", "bulk3", "bulk4", "bulk5"]
+
+
+async def test_a_caller_cancelled_in_the_queue_or_holding_the_turn_does_not_stop_the_others():
+    budget = Budget(rate=10, burst=1)
+    done: list[int] = []
+
+    async def take(n: int) -> None:
+        await budget.acquire()
+        done.append(n)
+
+    tasks = [asyncio.create_task(take(n)) for n in range(5)]
+    await asyncio.sleep(0.01)
+    tasks[1].cancel()       # holds the turn, waiting for a token
+    tasks[3].cancel()       # queued
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert done == [0, 2, 4]
+    assert [type(r) for r in results] == [type(None), asyncio.CancelledError, type(None),
+                                          asyncio.CancelledError, type(None)]
+
+
+async def test_requests_made_while_urgent_is_set_ask_the_budget_for_urgent_tokens(fake, client):
+    from appliance.outbound import URGENT
+    http = client.for_connection("c", fake.url, AUTH)
+    asked: list[bool] = []
+    real = http.budget.acquire
+
+    async def acquire(urgent: bool = False):
+        asked.append(urgent)
+        return await real(urgent)
+
+    http.budget.acquire = acquire
+    await http.request("GET", "/items/1")
+
+    async def live() -> None:
+        URGENT.set(True)
+        await http.request("GET", "/items/2")
+        await asyncio.create_task(http.request("GET", "/items/3"))     # tasks started inside inherit it
+
+    await asyncio.create_task(live())
+    await http.request("GET", "/items/4")       # the task's setting stayed in the task
+    assert asked == [False, True, True, False]
+
+
 @pytest.mark.parametrize("base", ["https://jira.example.com", "https://jira.example.com/", "https://h.example/jira/",
                                   "http://127.0.0.1:8080/gitlab"])
 @pytest.mark.parametrize("path", ["rest/api/2/issue/PROJ-12", "/rest/api/2/search?jql=a%20b&startAt=50",
