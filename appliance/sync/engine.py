@@ -443,8 +443,55 @@ class Engine:
             return
         if not force and link.updated_at(side) is not None and item.updated_at <= link.updated_at(side):
             return      # nothing since the last sync (our own write included)
+        if not force and await self._quiet(link, side, item):
+            return
         if (counterpart := await self._merge(link, side, item)) is not None:
             await self._sync_related(link, {side: item, OTHER[side]: counterpart})
+
+    async def _quiet(self, link: Link, side: str, item: Item) -> bool:
+        """Whether a linked item that changed brings nothing to sync: its mapped fields and
+        type are its base (so no field change starts here), and each of its comments is a
+        paired one as last synced or a copy of ours. Then only its update time is recorded, and
+        the counterpart is not read: what changed there is found by that side's own look. The
+        common case is our own comment copies bumping the item's update time (the pass over
+        a backfill's new counterparts), where this saves reading every counterpart. Anything
+        else (an edit, a new or changed or deleted comment, a copy whose record is pending, a
+        pair in conflict, attachments syncing) takes the full look."""
+        if link.state != "active" or link.updated_at(side) is None or self.spec.attachments.enabled:
+            return False
+        base = link.base_a if side == "a" else link.base_b
+        current = self._read(side, item)
+        if any(name not in base or base[name] != value for name, value in current.items()):
+            return False
+        if self.spec.comments.enabled:
+            comments = item.comments
+            if comments is None:
+                s = self._side_map[side]
+                comments = await self._call(side, lambda c: c.list_comments(s.container, item.id))
+            pairs, ours = await self.store.comment_state(link)
+            if "pending" in ours.values():
+                return False
+            column = f"{side}_id"
+            synced = {p[column]: p for p in pairs}
+            present = set()
+            for comment in comments:
+                if comment.system:
+                    continue
+                pair = synced.get(comment.id)
+                if pair is None:
+                    if comment.marker is None or comment.marker not in ours:
+                        return False        # a new comment
+                elif pair["state"] == "active" and comment.body != pair[f"base_{side}"]:
+                    return False            # an edited one
+                present.add(comment.id)
+            if any(p["state"] == "active" and p[column] not in present for p in pairs):
+                return False                # a deleted one
+        if side == "a":
+            link.a_updated_at = item.updated_at
+        else:
+            link.b_updated_at = item.updated_at
+        await self.store.set_link_times(link)
+        return True
 
     def _eligible(self, side: str, item: Item) -> TypeMapping | None:
         if not self.mapper.passes_filter(side, item):

@@ -341,6 +341,16 @@ class Store:
             "SELECT c.*, i.source_side FROM {s}.comment_links c LEFT JOIN {s}.intents i ON i.marker = c.marker "
             "WHERE c.link_id = $1 ORDER BY c.id"), link.id)
 
+    async def comment_state(self, link: Link) -> tuple[list[asyncpg.Record], dict[str, str]]:
+        """comment_links and comment_markers of the pair in one round trip (Engine._quiet)."""
+        rows = await self.pool.fetch(self._q(
+            "SELECT 'pair' AS what, c.a_id, c.b_id, c.base_a, c.base_b, c.state, NULL AS marker "
+            "FROM {s}.comment_links c WHERE c.link_id = $1 UNION ALL "
+            "SELECT 'intent', NULL, NULL, NULL, NULL, i.state, i.marker FROM {s}.intents i "
+            "WHERE i.parent_link_id = $1 AND i.kind = 'comment'"), link.id)
+        return ([r for r in rows if r["what"] == "pair"],
+                {r["marker"]: r["state"] for r in rows if r["what"] == "intent"})
+
     async def comment_markers(self, link: Link) -> dict[str, str]:
         """Marker -> state ('pending' / 'done') of every comment the engine created or meant to
         create on this pair."""

@@ -289,8 +289,14 @@ async def test_a_backfill_lists_no_comments_it_already_holds(world):
     comment_lists = ("GET", "/rest/api/2/issue/{issueIdOrKey}/comment")
     note_lists = ("GET", "/api/v4/projects/{id}/issues/{iid}/notes")
     assert w.jira.knobs.requests[comment_lists] == 0
-    # The GitLab poll of the same run sees the new issues (our notes moved them) and lists each once.
+    # The GitLab poll of the same run sees the new issues (our notes moved them) and lists each
+    # once; finding only our own copies there, it reads no counterpart (Engine._quiet).
     assert w.gl.knobs.requests[note_lists] == 3
+    assert w.jira.knobs.requests[("GET", "/rest/api/2/issue/{issueIdOrKey}")] == 0
+    times = await w.pool.fetch("SELECT b_id, b_updated_at FROM t_acme.links")
+    shown = {str(i.iid): i.updated_at.replace(microsecond=i.updated_at.microsecond // 1000 * 1000)
+             for i in w.gl_issues()}      # GitLab shows milliseconds
+    assert {r["b_id"]: r["b_updated_at"] for r in times} == shown
     for issue in w.gl_issues():
         notes = [n.body for n in w.widgets.notes[issue.iid] if not n.system]
         assert len(notes) == 2 and "first" in notes[0] and "second" in notes[1]
@@ -301,6 +307,35 @@ async def test_a_backfill_lists_no_comments_it_already_holds(world):
     notes = [n.body for n in w.widgets.notes[issue.iid] if not n.system]
     assert len(notes) == 3 and all(text in note for note, text in zip(notes, ("first", "second", "third")))
     assert all(len(w.jira.issues[bug].comments) == 2 + (bug == bugs[1]) for bug in bugs)
+
+
+async def test_comment_news_on_an_item_whose_fields_did_not_change_still_crosses(world):
+    """Engine._quiet lets a changed item go with only its update time recorded when nothing on
+    it is new to the pair; a new, edited or deleted comment is news, and takes the full look."""
+    w = world
+    bug = await w.jira_issue("Printer on fire")
+    row = await w.integration()
+    await w.pool.execute("UPDATE t_acme.integrations SET spec = jsonb_set(spec, '{delete_policy}', '\"delete\"')")
+    engine = w.engine(row)
+    await quiesce(engine)
+    [issue] = w.gl_issues()
+
+    def jira_comments() -> list[str]:
+        return [c.body.split("\n\n", 1)[1] for c in w.jira.issues[bug].comments]     # after the author line
+
+    await w.gl_comment(issue.iid, "Smells like toner")
+    await quiesce(engine)
+    assert jira_comments() == ["Smells like toner"]
+    [note] = [n for n in w.widgets.notes[issue.iid] if not n.system]
+    await w.call("PUT", f"{w.gl_url}/api/v4/projects/{w.widgets.id}/issues/{issue.iid}/notes/{note.id}", w.gl_bob,
+                 {"body": "Smells like burnt toner"})
+    await quiesce(engine)
+    assert jira_comments() == ["Smells like burnt toner"]
+    await w.call("DELETE", f"{w.gl_url}/api/v4/projects/{w.widgets.id}/issues/{issue.iid}/notes/{note.id}",
+                 w.gl_bob)
+    await quiesce(engine)
+    assert jira_comments() == []
+    assert w.jira.issues[bug].fields["summary"] == issue.title == "Printer on fire"
 
 
 async def test_a_comment_added_while_tandem_writes_the_item_is_not_lost(world):
