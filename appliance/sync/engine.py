@@ -1,13 +1,16 @@
 """The sync engine: one `Engine` per integration, `run_once(trigger)` per scheduled run.
 
 A run: read the integration (its spec may have changed), build both sides' connectors, then for
-side A and side B poll `changed_since(cursor - overlap)` page by page and process each page's items
-several at once (appliance.sync.parallel; what escapes `_guarded` ends the run); then, one at a time (an
+side A and side B poll `changed_since(cursor - overlap)` page by page and process the pages' items
+several at once, the next page's starting during the last ones of the page before
+(appliance.sync.parallel.run_pages; what escapes `_guarded` ends the run); then, one at a time (an
 item and its counterpart would race on their pair), retry items whose backoff is over (item_errors)
 and pairs with a conflict a person resolved (conflicts, applied_at NULL). Items webhooks asked about
-(webhook_deliveries) are looked at after each poll page, alongside one when SyncJobs asks, and at
-the end of the run, several pairs at once (_deliveries). A side's cursor moves after each page, once all its items are done, to the last
-item's update time, never past the poll's start: a crash re-reads at most a page plus the overlap.
+(webhook_deliveries) are looked at alongside a poll when SyncJobs asks and when a page ends (those of
+pairs the poll's unfinished items hold wait), and at the end of the run, several pairs at once
+(_deliveries). A side's cursor moves once a page's items and those of every page before it are done,
+to its last item's update time, never past the poll's start: a crash re-reads at most two pages plus
+the overlap.
 
 Per item (`_process`):
   - unlinked and carrying a marker of a pending create intent of this integration: it is our own
@@ -51,7 +54,8 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter, Gauge
 
-from appliance.connectors.base import Connector, ConnectorError, EgressDenied, Item, RemoteAuthError, RemoteNotFound
+from appliance.connectors.base import (ChangePage, Connector, ConnectorError, EgressDenied, Item, RemoteAuthError,
+                                      RemoteNotFound)
 from appliance.errors import TandemError
 from appliance.outbound import URGENT
 from appliance.sync import deletes, item_types, merge, parallel
@@ -290,43 +294,48 @@ class Engine:
         s = self._side_map[side]
         pages = parallel.prefetching(lambda at: self._call(side, lambda c: c.changed_since(
             s.container, since, at, page_size=self.page_size)), lambda page: page.next_cursor)
-        async with contextlib.aclosing(pages):
-            while True:
-                try:
-                    page = await anext(pages)
-                except (RemoteAuthError, EgressDenied):
-                    raise
-                except ConnectorError as exc:
-                    log.warning("integration %s: polling side %s stopped: %s", self.name, SIDE_NAME[side], exc,
-                                extra=self.extra)
-                    return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
-                self._known = await self.store.link_states(side, [i.id for i in page.items])
-                self._unlinked = {(side, i.id) for i in page.items} - self._known.keys()
-                await self._intend(side, page.items)
-                # A page can take minutes at a slow app's pace: deliveries asked for meanwhile
-                # are taken alongside its items, those of pairs none of its unfinished items holds.
-                unfinished: dict[str, int] = {}
-                for item in page.items:
-                    unfinished[item.id] = unfinished.get(item.id, 0) + 1
+        # The items of the pages under way not yet done (a page's tail overlaps the next page):
+        # deliveries asked for meanwhile are taken alongside them, but not those of their pairs.
+        unfinished: dict[str, int] = {}
 
-                async def work(item: Item) -> None:
-                    try:
-                        await self._guarded(side, item.id, item.key, item)
-                    finally:
-                        unfinished[item.id] -= 1
-                        if not unfinished[item.id]:
-                            del unfinished[item.id]
+        async def prepare(page: ChangePage) -> None:
+            known = await self.store.link_states(side, [i.id for i in page.items])
+            self._known.update(known)
+            self._unlinked |= {(side, i.id) for i in page.items} - known.keys()
+            await self._intend(side, page.items)
+            for item in page.items:
+                unfinished[item.id] = unfinished.get(item.id, 0) + 1
 
-                async with parallel.serving(self._deliveries_asked, lambda: self._deliveries(side, unfinished)):
-                    await parallel.run_each(page.items, work, key=lambda i: i.id, fatal=(Exception,))
-                self._known, self._unlinked, self._intended = {}, set(), {}
-                if page.next_cursor is None:
-                    await self.store.advance_cursor(side, poll_start)
-                    return None
-                if page.items:
-                    await self.store.advance_cursor(side, min(page.items[-1].updated_at, poll_start))
-                # The deliveries the page held back (and any that came after its last item).
-                await self._deliveries()
+        async def work(item: Item) -> None:
+            try:
+                await self._guarded(side, item.id, item.key, item)
+            finally:
+                unfinished[item.id] -= 1
+                if not unfinished[item.id]:
+                    del unfinished[item.id]
+
+        async def finish(page: ChangePage) -> None:
+            # Every item of this page and of the ones before it is done: the cursor may pass them.
+            if page.next_cursor is None:
+                await self.store.advance_cursor(side, poll_start)
+            elif page.items:
+                await self.store.advance_cursor(side, min(page.items[-1].updated_at, poll_start))
+            self._deliveries_asked.set()    # those its items held back
+
+        try:
+            async with contextlib.aclosing(pages), \
+                    parallel.serving(self._deliveries_asked, lambda: self._deliveries(side, unfinished)):
+                await parallel.run_pages(pages, lambda page: page.items, work, key=lambda i: i.id,
+                                         prepare=prepare, finish=finish)
+        except (RemoteAuthError, EgressDenied):
+            raise
+        except ConnectorError as exc:   # reading the next page (an item's own errors stay with it)
+            log.warning("integration %s: polling side %s stopped: %s", self.name, SIDE_NAME[side], exc,
+                        extra=self.extra)
+            return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
+        finally:
+            self._known, self._unlinked, self._intended = {}, set(), {}
+        return None
 
     async def _intend(self, side: str, items: list[Item]) -> None:
         """Make the intents of the page's items that will get a counterpart created (unpaired,
@@ -340,7 +349,7 @@ class Engine:
             if (key in self._unlinked and key not in self.seen and not item.marker and not item.deleted
                     and (failed_at is None or item.updated_at > failed_at) and self._eligible(side, item)):
                 sources[key] = None
-        self._intended = dict(zip(sources, await self.store.intents_for("item", list(sources))))
+        self._intended.update(zip(sources, await self.store.intents_for("item", list(sources))))
 
     async def _retry_failed(self) -> None:
         for row in await self.store.due_errors():

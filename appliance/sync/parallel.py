@@ -21,6 +21,10 @@ what the engine relies on:
   propagates, so no item's work goes on behind the caller's back. The engine's writes are
   idempotent through intents and markers, so an item cancelled mid-way is redone by the next run.
 
+`run_pages` does the same for a stream of pages (a poll), letting the next page's items start
+while the last items of the one before are still going, with each page finished (its cursor
+moved) in order, once it and every page before it are done.
+
 `serving` runs other work alongside a batch whenever it is asked for (the engine's webhook
 deliveries during a backfill's poll page), with the same rule: nothing outlives the block.
 
@@ -33,8 +37,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -44,8 +49,8 @@ C = TypeVar("C")
 #: another: a few items at once keep the worker busy against the emulators (16 or 32 measured no
 #: faster on 2 cores); 8 leaves room for slower apps (a real one answers in tens of ms, not the
 #: emulators' one or two) without one integration's backfill flooding an app, the database pool
-#: or the tenant's other integrations. It also keeps a page's tail short: the cursor moves per
-#: page (50 items), once all of the page's items are done.
+#: or the tenant's other integrations. (The next page's items start during a page's tail:
+#: run_pages.)
 ITEM_CONCURRENCY = 8
 
 
@@ -89,6 +94,119 @@ async def run_each(items: Iterable[T], work: Callable[[T], Awaitable[object]], *
     if stopped:
         raise stopped[0]
     return failed
+
+
+P = TypeVar("P")
+
+
+@dataclass
+class _Page(Generic[P]):
+    page: P
+    left: int
+    started: bool = False       # all its items were started
+    failed: bool = False        # one of its items raised
+
+
+async def run_pages(pages: AsyncIterator[P], items_of: Callable[[P], Sequence[T]],
+                    work: Callable[[T], Awaitable[object]], *, key: Callable[[T], Hashable],
+                    prepare: Callable[[P], Awaitable[object]], finish: Callable[[P], Awaitable[object]],
+                    limit: int = ITEM_CONCURRENCY) -> None:
+    """Work through the items of each page of `pages`, at most `limit` at once over all pages:
+    `prepare(page)` before any of its items starts (the items of the page before may still be
+    going), then `work(item)` for each, one at a time per `key` (across pages too), and
+    `finish(page)` in page order, once its items and those of every page before it ended. The
+    next page is taken once all items of the current one have started, so at most the tail of
+    one page overlaps the next.
+
+    Any exception of an item ends the stream: no further item starts, the ones in flight end,
+    the pages completed before the failing one are finished, then it is raised as it was. A
+    failure of `pages` itself (fetching the next page) is raised the same way, after the items
+    in flight ended and every page they completed was finished. Cancellation, or a
+    `BaseException` escaping an item, cancels every item in flight and waits for them first."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    slots = asyncio.Semaphore(limit)
+    order: deque[_Page[P]] = deque()
+    tails: dict[Hashable, asyncio.Task] = {}
+    tasks: set[asyncio.Task] = set()
+    stopped: list[BaseException] = []
+    crashed: list[BaseException] = []
+
+    async def one(item: T, state: _Page[P], k: Hashable, before: asyncio.Task | None) -> None:
+        try:
+            if before is not None:
+                await asyncio.wait([before])        # the same key's item before it
+            if stopped:
+                state.failed = True     # not worked on: its page is not done
+                return
+            await work(item)
+        except Exception as exc:    # noqa: BLE001 - ends the stream, raised by run_pages
+            state.failed = True
+            stopped.append(exc)
+        except BaseException as exc:
+            state.failed = True
+            crashed.append(exc)
+            raise
+        finally:
+            state.left -= 1
+            slots.release()
+            if tails.get(k) is asyncio.current_task():
+                del tails[k]
+
+    async def finish_done() -> None:
+        while order and order[0].started and order[0].left == 0:
+            state = order.popleft()
+            if state.failed:
+                order.clear()       # no later page may be finished past a failed one
+                return
+            await finish(state.page)
+
+    async def settle() -> None:
+        # The items in flight end, and the pages they complete are finished.
+        while tasks:
+            await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+            if crashed:
+                raise crashed[0]
+            await finish_done()
+        await finish_done()
+
+    try:
+        try:
+            async for page in pages:
+                await finish_done()
+                if stopped:
+                    break
+                await prepare(page)
+                state = _Page(page, len(items_of(page)))
+                order.append(state)
+                for item in items_of(page):
+                    await slots.acquire()
+                    if crashed:
+                        raise crashed[0]
+                    if stopped:
+                        slots.release()
+                        state.left -= 1
+                        state.failed = True
+                        continue
+                    await finish_done()
+                    k = key(item)
+                    task = asyncio.create_task(one(item, state, k, tails.get(k)))
+                    tails[k] = task
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                state.started = True
+                await asyncio.sleep(0)      # its items begin (up to their first wait) before the next page
+        except Exception:
+            await settle()      # a failed fetch, prepare or finish: what is in flight ends first
+            raise
+        await settle()
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    if stopped:
+        raise stopped[0]
 
 
 async def prefetching(fetch: Callable[[C | None], Awaitable[T]], next_of: Callable[[T], C | None]

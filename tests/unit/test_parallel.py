@@ -1,6 +1,7 @@
 """appliance.sync.parallel.run_each: bounded, one at a time per key, errors kept per item, and
-nothing left running behind the caller (fatal errors, crashes, cancellation); prefetching: the
-next page on its way while the caller works, and no fetch left behind; serving: work asked for
+nothing left running behind the caller (fatal errors, crashes, cancellation); run_pages: a
+stream of pages whose tails overlap, finished in order; prefetching: the next page on its way
+while the caller works, and no fetch left behind; serving: work asked for
 during a batch runs alongside it, and none of it outlives the block."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 
 import pytest
 
-from appliance.sync.parallel import ITEM_CONCURRENCY, prefetching, run_each, serving
+from appliance.sync.parallel import ITEM_CONCURRENCY, prefetching, run_each, run_pages, serving
 
 
 class Tracker:
@@ -360,3 +361,102 @@ async def test_cancelling_the_caller_while_it_waits_for_a_run_at_the_end_cancels
     with pytest.raises(asyncio.CancelledError):
         await task
     assert work.ended == 1
+
+
+# -- run_pages ----------------------------------------------------------------------------------
+
+class Stream:
+    """Pages of (name, seconds) items; records starts, ends, prepares and finishes in order."""
+
+    def __init__(self, pages: list[list[tuple[str, float]]], fail_fetch_at: int | None = None,
+                 fail_item: str | None = None):
+        self.pages, self.fail_fetch_at, self.fail_item = pages, fail_fetch_at, fail_item
+        self.log: list[tuple[str, object]] = []
+        self.running: set[str] = set()
+        self.most = 0
+
+    async def fetch(self):
+        for n, page in enumerate(self.pages):
+            if n == self.fail_fetch_at:
+                raise Stop(f"page {n} could not be read")
+            yield (n, page)
+
+    async def prepare(self, page) -> None:
+        self.log.append(("prepare", page[0]))
+
+    async def finish(self, page) -> None:
+        self.log.append(("finish", page[0]))
+
+    async def work(self, item: tuple[str, float]) -> None:
+        name, seconds = item
+        self.running.add(name)
+        self.most = max(self.most, len(self.running))
+        self.log.append(("start", name))
+        try:
+            await asyncio.sleep(seconds)
+            if name == self.fail_item:
+                raise Stop(f"{name} failed")
+        finally:
+            self.running.discard(name)
+            self.log.append(("end", name))
+
+    def at(self, what: str, value) -> int:
+        return self.log.index((what, value))
+
+    async def run(self, limit: int = 3) -> None:
+        await run_pages(self.fetch(), lambda page: page[1], self.work, key=lambda item: item[0].split("#")[0],
+                        prepare=self.prepare, finish=self.finish, limit=limit)
+
+
+async def test_the_next_pages_items_start_during_the_tail_of_the_one_before_and_pages_finish_in_order():
+    # Page 0 has one slow item: page 1's items run beside it, page 1 is done first, yet page 0
+    # is finished first, and page 1 only once page 0 is.
+    stream = Stream([[("slow", 0.1), ("a", 0.01), ("b", 0.01)], [("c", 0.01), ("d", 0.01)], [("e", 0.01)]])
+    await stream.run(limit=3)
+    assert stream.at("start", "c") < stream.at("end", "slow")          # overlap
+    assert stream.at("prepare", 1) > max(stream.at("start", x) for x in ("slow", "a", "b"))
+    assert stream.at("end", "d") < stream.at("end", "slow") < stream.at("finish", 0)
+    assert [v for what, v in stream.log if what == "finish"] == [0, 1, 2]
+    assert stream.at("finish", 2) > stream.at("end", "e")
+    assert stream.most == 3
+
+
+async def test_items_with_one_key_never_overlap_across_pages():
+    stream = Stream([[("x#1", 0.05), ("y", 0.01)], [("x#2", 0.01), ("z", 0.01)]])
+    await stream.run(limit=4)
+    assert stream.at("end", "x#1") < stream.at("start", "x#2")
+    assert stream.at("start", "z") < stream.at("end", "x#1")           # other keys did go on
+
+
+async def test_a_failed_item_stops_the_stream_after_the_items_in_flight_and_finishes_only_earlier_pages():
+    stream = Stream([[("a", 0.01)], [("bad", 0.02), ("slow", 0.06)], [("c", 0.01), ("d", 0.01)], [("e", 0.01)]],
+                    fail_item="bad")
+    with pytest.raises(Stop, match="bad failed"):
+        await stream.run(limit=2)
+    assert ("end", "slow") in stream.log                # in flight: it ended before the raise
+    assert [v for what, v in stream.log if what == "finish"] == [0]
+    assert ("start", "e") not in stream.log and not stream.running
+
+
+async def test_a_failed_fetch_ends_the_stream_once_the_items_in_flight_and_their_pages_are_done():
+    stream = Stream([[("a", 0.01)], [("slow", 0.05)], [("never", 0.01)]], fail_fetch_at=2)
+    with pytest.raises(Stop, match="page 2 could not be read"):
+        await stream.run()
+    assert stream.at("end", "slow") < stream.at("finish", 1)
+    assert [v for what, v in stream.log if what == "finish"] == [0, 1] and ("start", "never") not in stream.log
+
+
+async def test_cancelling_the_stream_cancels_the_items_in_flight_and_finishes_nothing_more():
+    stream = Stream([[("a", 10), ("b", 10)], [("c", 10)]])
+    task = asyncio.create_task(stream.run(limit=2))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not stream.running and [v for what, v in stream.log if what == "finish"] == []
+
+
+async def test_empty_pages_are_finished_in_their_turn():
+    stream = Stream([[], [("a", 0.01)], []])
+    await stream.run()
+    assert [v for what, v in stream.log if what == "finish"] == [0, 1, 2]
