@@ -6,7 +6,9 @@ changes to the integrations table."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from types import SimpleNamespace
 
 import pytest
 from yarl import URL
@@ -174,11 +176,12 @@ async def test_a_webhook_delivery_or_sync_now_runs_within_a_second(config, key, 
             await running
 
 
-async def test_a_webhook_delivery_during_a_backfill_page_is_taken_before_the_page_ends(config, key, tenant_pool):
-    """A poll page of 48 new items at an app that takes 0.3 s per request lasts about two
-    seconds (8 at a time); an edit of an already linked item delivered by webhook meanwhile is
-    synced alongside the page's items, not after all of them (Engine.ask_for_deliveries)."""
-    pool = tenant_pool
+@contextlib.asynccontextmanager
+async def backlog_behind_a_pair(config, key, pool, backlog: int):
+    """Jira and GitLab emulators, an integration (started by the sync jobs, webhooks included)
+    whose first run linked one issue ("Linked"), then `backlog` new Jira issues for the next run
+    to backfill. Yields what the tests use; `rename()` edits the linked issue in Jira and delivers
+    a webhook about it, `first` is its GitLab counterpart."""
     jira = JiraEmulator("server")
     gl = GitLabFake()
     alice = gl.add_user("alice")
@@ -196,28 +199,43 @@ async def test_a_webhook_delivery_during_a_backfill_page_is_taken_before_the_pag
         try:
             await wait_until(lambda: len(project.issues) == 1)          # the first run linked it
             await wait_until(lambda: integration in jobs.engines and not jobs.engines[integration].busy)
-            for n in range(48):
+            for n in range(backlog):
                 jira.new_issue(jira.bob, proj, {"summary": f"Backlog {n}", "issuetype": "10002"})
-            gl.knobs.latency = 0.3
-            await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now()")
-            await wait_until(lambda: len(project.issues) >= 9)          # the page is under way
-            jira.change(linked, jira.bob, {"summary": "Linked, renamed"})
-            await pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
-                               "VALUES ($1, 'a', $2)", integration, linked.id)
-            first = min(project.issues.values(), key=lambda i: i.iid)
-            await wait_until(lambda: first.title == "Linked, renamed", timeout=10)
-            assert len(project.issues) < 1 + 48, "the delivery waited for the whole page"
-            await wait_until(lambda: len(project.issues) == 1 + 48, timeout=20)
-            await wait_until(lambda: not jobs.engines[integration].busy)
-            assert await pool.fetchval("SELECT count(*) FROM t_acme.webhook_deliveries "
-                                       "WHERE processed_at IS NULL") == 0
-            run = await pool.fetchrow("SELECT trigger, status, items_created, items_updated FROM t_acme.runs "
-                                      "ORDER BY id DESC LIMIT 1")
-            assert tuple(run) == ("manual", "ok", 48, 1)
+
+            async def rename() -> float:
+                jira.change(linked, jira.bob, {"summary": "Linked, renamed"})
+                delivered = asyncio.get_running_loop().time()
+                await pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
+                                   "VALUES ($1, 'a', $2)", integration, linked.id)
+                return delivered
+
+            yield SimpleNamespace(gl=gl, project=project, outbound=outbound, jobs=jobs, integration=integration,
+                                  first=project.issues[min(project.issues)], rename=rename)
         finally:
             await jobs.stop()
             await scheduler.stop(1)
             await running
+
+
+async def test_a_webhook_delivery_during_a_backfill_page_is_taken_before_the_page_ends(config, key, tenant_pool):
+    """A poll page of 48 new items at an app that takes 0.3 s per request lasts about two
+    seconds (8 at a time); an edit of an already linked item delivered by webhook meanwhile is
+    synced alongside the page's items, not after all of them (Engine.ask_for_deliveries)."""
+    pool = tenant_pool
+    async with backlog_behind_a_pair(config, key, pool, 48) as w:
+        w.gl.knobs.latency = 0.3
+        await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now()")
+        await wait_until(lambda: len(w.project.issues) >= 9)          # the page is under way
+        await w.rename()
+        await wait_until(lambda: w.first.title == "Linked, renamed", timeout=10)
+        assert len(w.project.issues) < 1 + 48, "the delivery waited for the whole page"
+        await wait_until(lambda: len(w.project.issues) == 1 + 48, timeout=20)
+        await wait_until(lambda: not w.jobs.engines[w.integration].busy)
+        assert await pool.fetchval("SELECT count(*) FROM t_acme.webhook_deliveries "
+                                   "WHERE processed_at IS NULL") == 0
+        run = await pool.fetchrow("SELECT trigger, status, items_created, items_updated FROM t_acme.runs "
+                                  "ORDER BY id DESC LIMIT 1")
+        assert tuple(run) == ("manual", "ok", 48, 1)
 
 
 async def test_at_the_default_budget_a_webhook_deliverys_requests_go_ahead_of_the_backfills(config, key,
@@ -226,42 +244,16 @@ async def test_at_the_default_budget_a_webhook_deliverys_requests_go_ahead_of_th
     8 creates queued: a delivery's requests (read the item, read the counterpart, update it)
     take the next tokens instead of queueing behind the backfill's, about 0.8 s each."""
     pool = tenant_pool
-    jira = JiraEmulator("server")
-    gl = GitLabFake()
-    alice = gl.add_user("alice")
-    project = gl.add_project("acme/widgets", owner=alice)
-    proj = jira.projects["PROJ"]
-    async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
-            OutboundClient(config, [], tenant="acme") as outbound:
-        assert (outbound.rate, outbound.burst) == (10, 20)
-        ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
-                                                "gitlab": (gl_url, {"token": gl.add_token(alice)})})
-        linked = jira.new_issue(jira.bob, proj, {"summary": "Linked", "issuetype": "10002"})
-        integration = await pool.fetchval(
-            "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('sync', true, $1) RETURNING id",
-            title_sync(ids, proj.id, str(project.id), "all"))
-        scheduler, jobs, running = await start_jobs(pool, key, outbound)
-        try:
-            await wait_until(lambda: len(project.issues) == 1)
-            await wait_until(lambda: integration in jobs.engines and not jobs.engines[integration].busy)
-            for n in range(60):
-                jira.new_issue(jira.bob, proj, {"summary": f"Backlog {n}", "issuetype": "10002"})
-            await asyncio.sleep(2.5)        # the budget's burst refills
-            await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now()")
-            await wait_until(lambda: len(project.issues) >= 1 + 30, timeout=20)    # the burst is spent
-            jira.change(linked, jira.bob, {"summary": "Linked, renamed"})
-            delivered = asyncio.get_running_loop().time()
-            await pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
-                               "VALUES ($1, 'a', $2)", integration, linked.id)
-            first = min(project.issues.values(), key=lambda i: i.iid)
-            await wait_until(lambda: first.title == "Linked, renamed", timeout=15)
-            lag = asyncio.get_running_loop().time() - delivered
-            assert len(project.issues) < 1 + 60, "the delivery waited for the backfill"
-            # 0.5 s for the worker to see it, 3 requests at 0.1 s; queued behind the backfill's
-            # 8, each of them would wait about 0.8 s.
-            assert lag < 1.8, f"the delivery took {lag:.2f} s"
-            await wait_until(lambda: len(project.issues) == 1 + 60, timeout=30)
-        finally:
-            await jobs.stop()
-            await scheduler.stop(1)
-            await running
+    async with backlog_behind_a_pair(config, key, pool, 60) as w:
+        assert (w.outbound.rate, w.outbound.burst) == (10, 20)
+        await asyncio.sleep(2.5)        # the budget's burst refills
+        await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now()")
+        await wait_until(lambda: len(w.project.issues) >= 1 + 30, timeout=20)    # the burst is spent
+        delivered = await w.rename()
+        await wait_until(lambda: w.first.title == "Linked, renamed", timeout=15)
+        lag = asyncio.get_running_loop().time() - delivered
+        assert len(w.project.issues) < 1 + 60, "the delivery waited for the backfill"
+        # 0.5 s for the worker to see it, 3 requests at 0.1 s; queued behind the backfill's
+        # 8, each of them would wait about 0.8 s.
+        assert lag < 1.8, f"the delivery took {lag:.2f} s"
+        await wait_until(lambda: len(w.project.issues) == 1 + 60, timeout=30)
