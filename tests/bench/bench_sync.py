@@ -562,7 +562,8 @@ def report(args, f: dict) -> None:
         (f"3. backfill at {args.latency_ms:g} ms per request ({args.paced_items} items)",
          f"{paced['rate']:.1f} items/s", f"{paced['gl_calls']:.2f} GitLab calls per item, with the edited items' looks"),
         (f"GitLab create capacity at that pace ({ITEM_CONCURRENCY} at a time)", f"{paced['creates']:.0f} creates/s",
-         f"whole items: {paced['items']:.1f} items/s"),
+         f"whole items: {paced['items']:.1f} items/s; at most {ITEM_CONCURRENCY * 1000 / args.latency_ms:.0f} and "
+         f"{ITEM_CONCURRENCY * 1000 / args.latency_ms / per_item:.1f}, {ITEM_CONCURRENCY} requests always in flight"),
         ("engine's GitLab creates/s / emulator creates/s", f"{paced['rate'] * per_item / paced['creates']:.3f}",
          f"aim >= 0.5 (items/s / creates/s: {paced['rate'] / paced['creates']:.3f}, at most {1 / per_item:.2f})"),
         ("engine items/s / emulator items/s", f"{paced['rate'] / paced['items']:.3f}",
