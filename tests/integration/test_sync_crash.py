@@ -5,7 +5,7 @@ what people see in GitLab: every Jira issue exactly once (no duplicate, none mis
 extra), each with its 2 comments exactly once, and the field edits made in Jira during the
 backfill arrived.
 
-The moments are random (seeded; the seed is printed and TANDEM_CRASH_SEED replays it) and spread
+The moments are random (seeded; the seed is printed and CRASH_TEST_SEED replays it) and spread
 over the backfill: each kill waits until GitLab's issue count has grown by a random number since
 the previous one, then a random delay more, so kills land while issues and comments are being
 written (the seed also drives which issues get edited in Jira meanwhile). The Jira
@@ -51,9 +51,11 @@ KILLS = 20
 # Kills planned at most (the backfill may end first; at least KILLS must land before it does).
 MAX_KILLS = 21
 # Kill n comes once GitLab's issue count has grown by a random 1..KILL_STEP since kill n-1, and a
-# random 0..KILL_DELAY seconds later (so it lands anywhere in an issue's create, link, comments).
-KILL_STEP = 30
-KILL_DELAY = 0.1
+# random 0..KILL_DELAY seconds later (so it lands anywhere in an issue's create, link, comments:
+# about 20 ms at 8 items at a time). The backfill goes on during that delay (at a few hundred
+# items a second), so together they must leave room for KILLS kills before its end.
+KILL_STEP = 20
+KILL_DELAY = 0.05
 # Field edits in Jira on issues already copied: after these kill numbers, this many issues each
 # (GitLab's count grows between kills, so after kill n at least n issues are there to edit).
 EDIT_AFTER_KILLS = (6, 10, 14, 18)
@@ -114,8 +116,8 @@ def appliance_config(database, cluster_name, data_dir):
 
 
 async def test_kill_9_during_a_backfill_leaves_no_duplicate_and_loses_nothing(appliance_config):
-    seed = int(os.environ.get("TANDEM_CRASH_SEED") or random.SystemRandom().randrange(10 ** 6))
-    print(f"\ncrash test seed: {seed} (TANDEM_CRASH_SEED={seed} replays its random choices)")
+    seed = int(os.environ.get("CRASH_TEST_SEED") or random.SystemRandom().randrange(10 ** 6))
+    print(f"\ncrash test seed: {seed} (CRASH_TEST_SEED={seed} replays its random choices)")
     rng = random.Random(seed)
     started = time.monotonic()
     config = load_config(appliance_config)
@@ -181,7 +183,7 @@ async def test_kill_9_during_a_backfill_leaves_no_duplicate_and_loses_nothing(ap
             previous = 0
             while kills < MAX_KILLS:
                 pid = await until(lambda: app.tenant_pid("acme"), 15, "a tenant worker")
-                target = previous + rng.randint(1, KILL_STEP)
+                target = min(previous + rng.randint(1, KILL_STEP), ITEMS)
                 await until(lambda: len(project.issues) >= target, 30,
                             f"GitLab's issue count to reach {target} (kill {kills + 1})")
                 await asyncio.sleep(rng.uniform(0, KILL_DELAY))
