@@ -477,6 +477,7 @@ class Engine:
             if comments is None:
                 s = self._side_map[side]
                 comments = await self._call(side, lambda c: c.list_comments(s.container, item.id))
+                item.comments = comments    # the full look, if it comes to one, need not list them again
             pairs, ours = await self.store.comment_state(link)
             if "pending" in ours.values():
                 return False

@@ -324,6 +324,10 @@ async def test_comment_news_on_an_item_whose_fields_did_not_change_still_crosses
         return [c.body.split("\n\n", 1)[1] for c in w.jira.issues[bug].comments]     # after the author line
 
     await w.gl_comment(issue.iid, "Smells like toner")
+    note_lists = ("GET", "/api/v4/projects/{id}/issues/{iid}/notes")
+    listed = w.gl.knobs.requests[note_lists]
+    assert (await engine.run_once("test")).counts["comments"] == 1
+    assert w.gl.knobs.requests[note_lists] == listed + 1     # the full look reuses _quiet's listing
     await quiesce(engine)
     assert jira_comments() == ["Smells like toner"]
     [note] = [n for n in w.widgets.notes[issue.iid] if not n.system]
