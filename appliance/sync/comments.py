@@ -83,7 +83,7 @@ async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Com
     options = engine.spec.comments
     if not options.enabled:
         return 0
-    ours = {} if fresh else await engine.store.comment_markers(link)
+    pairs, ours = ([], {}) if fresh else await engine.store.comment_state(link)
     held = {} if "pending" in ours.values() else dict(known or {})
     lists: dict[str, list[Comment]] = {}
     for side in ("a", "b"):
@@ -93,7 +93,6 @@ async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Com
             comments = await engine._call(side, lambda c, s=s, side=side: c.list_comments(s.container,
                                                                                         link.item_id(side)))
         lists[side] = [c for c in comments if not c.system]
-    pairs = [] if fresh else await engine.store.comment_links(link)
     by_id = {side: {c.id: c for c in lists[side]} for side in ("a", "b")}
     resolutions = await engine.store.comment_resolutions(link) if pairs else {}
     for pair in pairs:
@@ -108,6 +107,30 @@ async def sync_comments(engine: Engine, link: Link, known: Mapping[str, list[Com
             for comment in lists[side]
             if comment.id not in linked[side] and not (comment.marker and comment.marker in ours)]
     return await _copy(engine, link, todo, lists, intents) if todo else 0
+
+
+def has_news(side: str, comments: Sequence[Comment], pairs: Sequence[asyncpg.Record], ours: Mapping[str, str]
+             ) -> bool:
+    """Whether `side`'s comments hold anything sync_comments would act on, by its rules: a
+    comment neither paired nor a copy of ours (to copy), a paired one whose body is not its base
+    (edited), an active pair whose comment is gone (deleted), or a copy still pending. `pairs`
+    and `ours` are Store.comment_state's."""
+    if "pending" in ours.values():
+        return True
+    column = f"{side}_id"
+    synced = {p[column]: p for p in pairs}
+    present = set()
+    for comment in comments:
+        if comment.system:
+            continue
+        pair = synced.get(comment.id)
+        if pair is None:
+            if not (comment.marker and comment.marker in ours):
+                return True
+        elif pair["state"] == "active" and comment.body != pair[f"base_{side}"]:
+            return True
+        present.add(comment.id)
+    return any(p["state"] == "active" and p[column] not in present for p in pairs)
 
 
 async def _copy(engine: Engine, link: Link, todo: list[tuple[str, Comment]], lists: Mapping[str, list[Comment]],

@@ -60,7 +60,7 @@ from appliance.errors import TandemError
 from appliance.outbound import URGENT
 from appliance.sync import deletes, item_types, merge, parallel
 from appliance.sync.attachments import sync_attachments
-from appliance.sync.comments import fresh_copies, sync_comments
+from appliance.sync.comments import fresh_copies, has_news, sync_comments
 from appliance.sync.mapping import OTHER, SIDE_NAME, Directory, Mapper, uses_users
 from appliance.sync.spec import IntegrationSpec, TypeMapping
 from appliance.sync.store import ConflictRow, Event, Intent, Link, Store
@@ -478,24 +478,8 @@ class Engine:
                 s = self._side_map[side]
                 comments = await self._call(side, lambda c: c.list_comments(s.container, item.id))
                 item.comments = comments    # the full look, if it comes to one, need not list them again
-            pairs, ours = await self.store.comment_state(link)
-            if "pending" in ours.values():
+            if has_news(side, comments, *await self.store.comment_state(link)):
                 return False
-            column = f"{side}_id"
-            synced = {p[column]: p for p in pairs}
-            present = set()
-            for comment in comments:
-                if comment.system:
-                    continue
-                pair = synced.get(comment.id)
-                if pair is None:
-                    if comment.marker is None or comment.marker not in ours:
-                        return False        # a new comment
-                elif pair["state"] == "active" and comment.body != pair[f"base_{side}"]:
-                    return False            # an edited one
-                present.add(comment.id)
-            if any(p["state"] == "active" and p[column] not in present for p in pairs):
-                return False                # a deleted one
         if side == "a":
             link.a_updated_at = item.updated_at
         else:

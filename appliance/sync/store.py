@@ -334,29 +334,18 @@ class Store:
 
     # -- comments -----------------------------------------------------------------------------
 
-    async def comment_links(self, link: Link) -> list[asyncpg.Record]:
-        """The pair's comment pairs, deleted ones included, each with `source_side`: the side of
-        the original (the other side holds Tandem's copy)."""
-        return await self.pool.fetch(self._q(
-            "SELECT c.*, i.source_side FROM {s}.comment_links c LEFT JOIN {s}.intents i ON i.marker = c.marker "
-            "WHERE c.link_id = $1 ORDER BY c.id"), link.id)
-
     async def comment_state(self, link: Link) -> tuple[list[asyncpg.Record], dict[str, str]]:
-        """comment_links and comment_markers of the pair in one round trip (Engine._quiet)."""
+        """The pair's comment pairs, deleted ones included, each with `source_side` (the side of
+        the original; the other side holds Tandem's copy), and marker -> state ('pending' /
+        'done') of every comment the engine created or meant to create on this pair: one round
+        trip."""
         rows = await self.pool.fetch(self._q(
-            "SELECT 'pair' AS what, c.a_id, c.b_id, c.base_a, c.base_b, c.state, NULL AS marker "
-            "FROM {s}.comment_links c WHERE c.link_id = $1 UNION ALL "
-            "SELECT 'intent', NULL, NULL, NULL, NULL, i.state, i.marker FROM {s}.intents i "
-            "WHERE i.parent_link_id = $1 AND i.kind = 'comment'"), link.id)
+            "SELECT 'pair' AS what, c.id, c.a_id, c.b_id, c.base_a, c.base_b, c.state, c.marker, i.source_side "
+            "FROM {s}.comment_links c LEFT JOIN {s}.intents i ON i.marker = c.marker WHERE c.link_id = $1 "
+            "UNION ALL SELECT 'intent', NULL, NULL, NULL, NULL, NULL, i.state, i.marker, NULL FROM {s}.intents i "
+            "WHERE i.parent_link_id = $1 AND i.kind = 'comment' ORDER BY what DESC, id"), link.id)
         return ([r for r in rows if r["what"] == "pair"],
                 {r["marker"]: r["state"] for r in rows if r["what"] == "intent"})
-
-    async def comment_markers(self, link: Link) -> dict[str, str]:
-        """Marker -> state ('pending' / 'done') of every comment the engine created or meant to
-        create on this pair."""
-        rows = await self.pool.fetch(self._q(
-            "SELECT marker, state FROM {s}.intents WHERE parent_link_id = $1 AND kind = 'comment'"), link.id)
-        return {r["marker"]: r["state"] for r in rows}
 
     async def add_comment_links(self, link: Link, pairs: Sequence[tuple[Intent, str, str, str, str, Event]],
                                 run_id: int) -> None:
