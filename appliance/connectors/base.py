@@ -319,17 +319,21 @@ class ContainerInfo:
 
 @dataclass
 class ChangePage:
-    """One page of changed items, oldest first; `next_cursor` None on the last page."""
+    """One page of changed items, oldest first; `next_cursor` None on the last page. `total`,
+    on a poll's first page only, is how many items the whole poll holds as the app counted them
+    then (an estimate: items change while it runs), or None when the app does not say."""
 
     items: list[Item]
     next_cursor: str | None = None
+    total: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"items": [i.to_dict() for i in self.items], "next_cursor": self.next_cursor}
+        return {"items": [i.to_dict() for i in self.items], "next_cursor": self.next_cursor, "total": self.total}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChangePage:
-        return cls(items=[Item.from_dict(i) for i in data["items"]], next_cursor=data.get("next_cursor"))
+        return cls(items=[Item.from_dict(i) for i in data["items"]], next_cursor=data.get("next_cursor"),
+                   total=data.get("total"))
 
 
 WebhookKind = Literal["created", "updated", "deleted", "comment", "attachment", "other"]
@@ -432,7 +436,9 @@ class Connector(abc.ABC):
         then id), in stable pages: pass the returned `next_cursor` back to continue, with the
         same `since`. Where the app's filter is coarser than its timestamps (JQL's minutes),
         ask for an earlier bound and drop older items precisely. Items carry fields and marker;
-        comments/attachments may be None (fetch with get_item)."""
+        comments/attachments may be None (fetch with get_item). The first page (cursor None)
+        carries `total` when the app counts the matching items in its answer, or at one more
+        request made only when more pages follow; otherwise (and on later pages) None."""
 
     @abc.abstractmethod
     async def get_item(self, container: str, item_id: str, *, comments: bool = True,

@@ -38,6 +38,7 @@ microsecond value, while the API prints milliseconds. The connector asks from `s
 down to the millisecond (an overlap: the engine de-duplicates), orders by updated_at then id,
 and pages by keyset on (updated_at, iids already returned at that instant) instead of page
 numbers, so an issue edited while paging is neither skipped nor repeated in the same pass.
+The first page's `total` is the X-Total header of its request (None beyond GitLab's 10,000).
 """
 
 from __future__ import annotations
@@ -236,20 +237,25 @@ class GitLabConnector(Connector):
         else:
             per_page, page = PER_PAGE, len(seen) // PER_PAGE + 1
         page += state.get("skip", 0)
-        rows = await self._get(f"{self.project_path(container)}/issues",
-                               {**params, "per_page": per_page, "page": page})
+        response = await self.http.request("GET", f"{self.project_path(container)}/issues",
+                                           params={**params, "per_page": per_page, "page": page})
+        rows = response.json()
+        # X-Total counts every matching row, whatever the page size: the poll's size, when
+        # GitLab still counts (it stops beyond 10,000 rows and leaves the header out).
+        total = _count(response.headers.get("X-Total")) if cursor is None else None
         fresh = [r for r in rows if not (api_time(parse_time(r["updated_at"])) == after and str(r["iid"]) in seen)]
         items = [self.to_item(r) for r in fresh[:page_size]]
         if len(rows) < per_page and len(fresh) <= page_size:
-            return ChangePage(items=items, next_cursor=None)
+            return ChangePage(items=items, next_cursor=None, total=total)
         if not items:
             # Only rows already returned (they shifted while paging): look one page further.
-            return ChangePage(items=[], next_cursor=self._cursor(after, seen, state.get("skip", 0) + 1))
+            return ChangePage(items=[], next_cursor=self._cursor(after, seen, state.get("skip", 0) + 1),
+                              total=total)
         last = api_time(items[-1].updated_at)
         at_last = {i.id for i in items if api_time(i.updated_at) == last}
         if last == after:
             at_last |= seen
-        return ChangePage(items=items, next_cursor=self._cursor(last, at_last, 0))
+        return ChangePage(items=items, next_cursor=self._cursor(last, at_last, 0), total=total)
 
     @staticmethod
     def _cursor(after: str | None, seen: set[str], skip: int) -> str:
@@ -533,6 +539,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
+
+
+def _count(value: str | None) -> int | None:
+    """A count header's value (X-Total) as a number; None when missing or not a count."""
+    return int(value) if value and re.fullmatch(r"[0-9]+", value.strip()) else None
 
 
 def _next_link(link: str) -> str | None:

@@ -20,19 +20,11 @@ and fills required transition fields: resolution from the change, else option `d
 value fails the item with the field named. Resolution alone (without a status change) cannot
 be written in Jira: RemoteItemError.
 
-changed_since: JQL `updated >= "yyyy/MM/dd HH:mm"` has minute precision and is read in the
-account's time zone (myself.timeZone). The connector asks from `since` floored to the minute in
-that zone (an hour earlier when the local time is ambiguous at a DST fall-back), orders by
-updated then key, and keeps only items with updated >= since at full precision. Paging is by
-keyset, not offset: the cursor holds the last (updated, ids at that instant), so an issue edited
-while paging moves to the end instead of shifting others out of view.
-
 Sync marker: issue property `tandem.sync` = {"marker": ...}, set in the create request itself
 (IssueUpdateDetails.properties, so no crash window), comments likewise carry a comment property.
-find_by_marker searches JQL `issue.property[tandem.sync].marker = "..."`; Jira only indexes an
-entity property for JQL when an app declares it, so when Jira refuses that clause (400) the
-connector falls back to a bounded scan of the project's SCAN_WINDOW newest issues with their
-properties (search results include them with `properties=tandem.sync`).
+
+Polls (changed_since, and how many issues a poll holds) and the search for an issue by its
+marker (find_by_marker) are in appliance.connectors.jira_search.
 
 Comments come with the issue: the search's and GET issue's `comment` field carries an issue's
 comments (at most its `maxResults`); when it holds all of them (`total`), Item.comments of
@@ -49,24 +41,17 @@ the body (`X-Hub-Signature: sha256=<hmac>`); either proves the secret.
 from __future__ import annotations
 
 import base64
-import json
-import logging
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance.connectors.base import (AttachmentRef, ChangePage, Comment, ConnectionReport, Connector,
-                                       ConnectorError, ContainerInfo, ContainerRef, FieldSpec, Item,
-                                       RemoteAuthError, RemoteItemError, StatusSpec, UserRef,
-                                       spooled_upload, utc)
+from appliance.connectors.base import (AttachmentRef, Comment, ConnectionReport, Connector, ConnectorError,
+                                       ContainerInfo, ContainerRef, FieldSpec, Item, RemoteAuthError,
+                                       RemoteItemError, StatusSpec, UserRef, spooled_upload)
+from appliance.connectors.jira_search import PROPERTY, JiraSearch
 from appliance.connectors.jira_webhooks import JiraWebhooks
-from appliance.connectors.jql import jql_bound, jql_string, parse_time
+from appliance.connectors.jql import parse_time
 
-log = logging.getLogger(__name__)
-
-PROPERTY = "tandem.sync"
-SCAN_WINDOW = 100
 MAX_HOPS = 4
 CATEGORIES = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
 CANONICAL = {"summary": "title", "description": "description", "priority": "priority",
@@ -77,7 +62,7 @@ PERMISSIONS = {"BROWSE_PROJECTS": "read", "CREATE_ISSUES": "create", "EDIT_ISSUE
                "CREATE_ATTACHMENTS": "attach", "DELETE_ISSUES": "delete"}
 
 
-class JiraConnector(JiraWebhooks, Connector):
+class JiraConnector(JiraSearch, JiraWebhooks, Connector):
     """See the module docstring. Options: flavor, done_resolution."""
 
     kind = "jira"
@@ -214,44 +199,6 @@ class JiraConnector(JiraWebhooks, Connector):
                        updated_at=parse_time(c.get("updated") or c["created"]),
                        marker=(props.get(PROPERTY) or {}).get("marker"))
 
-    async def _search(self, jql: str, *, limit: int, start: int = 0, at: dict | None = None) -> AsyncIterator[dict]:
-        """Issues matching `jql` (all fields and the marker property), at most `limit` per
-        request, from result `start` on (Data Center). Cloud's enhanced search pages by token:
-        there `at["token"]` (when given) is where to begin, and is kept as the token of the page
-        the last yielded issue came from (None: the first), to resume the same query there; a
-        token Jira no longer accepts starts the query again from the first page."""
-        await self._setup()
-        body: dict[str, Any] = {"jql": jql, "maxResults": limit, "fields": ["*all"], "properties": [PROPERTY]}
-        if self._cloud:
-            at = at if at is not None else {}
-            token = at.get("token")
-            while True:
-                try:
-                    page = await self._json("POST", "search/jql", idempotent=True,
-                                            json=dict(body, **({"nextPageToken": token} if token else {})))
-                except RemoteItemError as exc:
-                    if token is None or token != at.get("token") or exc.status != 400:
-                        raise
-                    log.info("Jira refused a saved search page token (%s); reading from the first page", exc)
-                    token = at["token"] = None
-                    continue
-                at["token"] = token
-                for issue in page.get("issues") or []:
-                    yield issue
-                token = page.get("nextPageToken")
-                if page.get("isLast", not token) or not token:
-                    return
-        # Data Center's POST /search refuses "properties": use GET there.
-        params = {"jql": jql, "maxResults": limit, "fields": "*all", "properties": PROPERTY}
-        while True:
-            page = await self._json("GET", "search", params=dict(params, startAt=start))
-            issues = page.get("issues") or []
-            for issue in issues:
-                yield issue
-            start += len(issues)
-            if not issues or start >= page.get("total", 0):
-                return
-
     # -- the contract: reading ----------------------------------------------------------------
 
     async def test(self) -> ConnectionReport:
@@ -333,54 +280,6 @@ class JiraConnector(JiraWebhooks, Connector):
                   ("query" if self._cloud else "username"): query}
         return [self._user(u) for u in await self._json("GET", "user/assignable/search", params=params)]
 
-    async def changed_since(self, container: str, since: datetime | None, cursor: str | None, *,
-                            page_size: int = 50) -> ChangePage:
-        await self._setup()
-        last: datetime | None = None
-        seen: set[str] = set()
-        state: dict[str, Any] = {}
-        if cursor:
-            state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-            last, seen = datetime.fromisoformat(state["u"]), set(state["ids"])
-        floor = max(t for t in (since, last) if t is not None) if (since or last) else None
-        jql = f"project = {jql_string(container)}"
-        if floor is not None:
-            jql += f' AND updated >= "{jql_bound(floor, self._tz)}"'
-        jql += " ORDER BY updated ASC, key ASC"
-        # JQL bounds are whole minutes: thousands of issues in one minute (an import, a bulk
-        # change) would be re-read from the first on every page, quadratic in their number.
-        # The same query resumes where the last page stopped, a page earlier in case issues
-        # updated meanwhile moved out of the order (re-read ones are filtered out below).
-        same = state.get("q") == jql
-        start = max(0, state.get("at", 0) - page_size) if same else 0
-        # Cloud resumes at the search page the last one stopped in (its token; a position there
-        # has no meaning), re-reading its first issues, which are filtered out below.
-        where = {"token": state.get("t") if same else None}
-        items: list[Item] = []
-        exhausted = True
-        position = start
-        async for issue in self._search(jql, limit=min(100, page_size * 2), start=start, at=where):
-            position += 1
-            # Filtered on the raw issue: the page re-read above is most of what is dropped here,
-            # and converting an issue (its description and comments) is what reading one costs.
-            updated = parse_time(issue["fields"]["updated"])
-            if since is not None and updated < utc(since):
-                continue
-            if last is not None and (updated < last or (updated == last and str(issue["id"]) in seen)):
-                continue
-            items.append(self._item(issue))
-            if len(items) >= page_size:
-                exhausted = False
-                break
-        items.sort(key=lambda i: (i.updated_at, int(i.id) if i.id.isdigit() else 0))
-        if exhausted or not items:
-            return ChangePage(items, None)
-        top = items[-1].updated_at
-        ids = [i.id for i in items if i.updated_at == top] + (list(seen) if top == last else [])
-        token = base64.urlsafe_b64encode(json.dumps({"u": top.isoformat(), "ids": ids, "q": jql,
-                                                      "at": position, "t": where["token"]}).encode()).decode()
-        return ChangePage(items, token)
-
     async def get_item(self, container: str, item_id: str, *, comments: bool = True,
                        attachments: bool = True) -> Item:
         issue = await self._json("GET", f"issue/{item_id}", params={"properties": PROPERTY})
@@ -400,27 +299,6 @@ class JiraConnector(JiraWebhooks, Connector):
             start += len(page["comments"])
             if not page["comments"] or start >= page.get("total", 0):
                 return out
-
-    async def find_by_marker(self, container: str, marker: str) -> Item | None:
-        jql = f"project = {jql_string(container)} AND issue.property[{PROPERTY}].marker = {jql_string(marker)}"
-        try:
-            async for issue in self._search(jql, limit=10):
-                if self._item(issue).marker == marker:
-                    return await self.get_item(container, str(issue["id"]), comments=False)
-            return None
-        except RemoteItemError as exc:
-            if exc.status != 400:
-                raise
-            log.info("JQL on issue properties refused; scanning the newest %d issues instead", SCAN_WINDOW,
-                     extra={"connection": self.http.connection_id})
-        seen = 0
-        async for issue in self._search(f"project = {jql_string(container)} ORDER BY created DESC", limit=50):
-            if self._item(issue).marker == marker:
-                return await self.get_item(container, str(issue["id"]), comments=False)
-            seen += 1
-            if seen >= SCAN_WINDOW:
-                break
-        return None
 
     # -- the contract: writing ----------------------------------------------------------------
 

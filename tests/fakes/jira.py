@@ -5,7 +5,8 @@
 
 Behaviour copied from Jira (and checked by driving it with the `jira` client library):
 - Cloud: /rest/api/3 (ADF bodies) and /rest/api/2 (plain strings), basic auth e-mail + API token,
-  users by accountId, enhanced search /search/jql with nextPageToken, dynamic webhooks
+  users by accountId, enhanced search /search/jql with nextPageToken, its count POST
+  /search/approximate-count (not on Data Center: 404), dynamic webhooks
   /rest/api/{2,3}/webhook. Server: /rest/api/2 only (wiki-markup strings), PAT as Bearer or basic
   username + password, users by username. Legacy /search (startAt/maxResults/total): Server
   always; Cloud answers 410 as it has since 2025 unless `legacy_search_gone` is set False. Both:

@@ -611,5 +611,7 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
         route(method, "/search")(lambda request, v: jira_search.legacy_search(request, emu, v))
         route(method, "/search/jql", cloud_only=True)(
             lambda request, v: jira_search.enhanced_search(request, emu, v))
+    route("POST", "/search/approximate-count", cloud_only=True)(
+        lambda request, v: jira_search.approximate_count(request, emu, v))
 
     add_webhook_routes(app, emu, route, body)

@@ -1,5 +1,6 @@
 """JQL evaluation and the search endpoints of the Jira emulator: legacy /search (startAt,
-maxResults, total) and Cloud's enhanced /search/jql (nextPageToken, isLast, default fields = id).
+maxResults, total), Cloud's enhanced /search/jql (nextPageToken, isLast, default fields = id) and
+Cloud's /search/approximate-count ({"count": N}; exact here, as Jira's is once its index caught up).
 """
 
 from __future__ import annotations
@@ -192,3 +193,13 @@ async def enhanced_search(request: web.Request, emu: "JiraEmulator", v: str) -> 
         out["nextPageToken"] = base64.urlsafe_b64encode(
             json.dumps({"o": start + size, "q": jql}).encode()).decode()
     return web.json_response(out)
+
+
+async def approximate_count(request: web.Request, emu: "JiraEmulator", v: str) -> web.Response:
+    """How many issues the user sees match the body's `jql`; 400 for JQL that does not parse
+    or has no search restriction (Cloud wants bounded JQL here, as in /search/jql)."""
+    jql = (await _params(request)).get("jql") or ""
+    if not jira_jql.parse(jql).clauses:
+        raise JqlError("Unbounded JQL queries are not allowed here. Please add a search restriction "
+                       "to your query.")
+    return web.json_response({"count": len(run(emu, jql, request[USER]))})

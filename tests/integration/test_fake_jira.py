@@ -402,3 +402,31 @@ async def test_changelog_properties_comments_and_attachment_content(jira_http):
         async with session.post(f"{api}/search", json={"jql": "project = PROJ",
                                                        "properties": ["k"]}) as response:
             assert response.status == 400
+
+
+async def test_approximate_count_on_cloud_only(jira_http):
+    emu, api, session = jira_http
+    for summary in ("one", "two", "three"):
+        await create(emu, api, session, summary=summary)
+    count = f"{api}/search/approximate-count"
+    async with session.post(count, json={"jql": "project = PROJ"}) as response:
+        if not emu.cloud:   # Data Center has no such endpoint
+            assert response.status == 404
+            return
+        assert response.status == 200 and await response.json() == {"count": 3}
+    async with session.post(count, json={"jql": "project = PROJ AND key != PROJ-2"}) as response:
+        assert await response.json() == {"count": 2}
+    async with session.post(count, json={"jql": "project = PROJ AND"}) as response:
+        assert response.status == 400
+        assert (await response.json())["errorMessages"] == [
+            "Error in the JQL Query: Expecting a field name."]
+    async with session.post(count, json={"jql": "ORDER BY key DESC"}) as response:
+        assert response.status == 400 and "Unbounded JQL" in (await response.json())["errorMessages"][0]
+    emu.bob.access["PROJ"] = "none"
+    async with session.post(count, json={"jql": "project = PROJ"},
+                            headers={"Authorization": emu.auth_header(emu.bob)}) as response:
+        assert response.status == 400
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.post(count, json={"jql": "project = PROJ"}) as response:
+            assert response.status == 401
+    assert emu.knobs.count("POST", "/rest/api/3/search/approximate-count") == 6

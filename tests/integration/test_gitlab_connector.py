@@ -15,6 +15,7 @@ from appliance.connectors.base import (NotSupported, RemoteAuthError, RemoteItem
                                        RetriableRemoteError, WebhookEvent)
 from appliance.connectors.gitlab import GitLabConnector
 from appliance.outbound import OutboundClient, RetryPolicy
+from tests.fakes import gitlab as gitlab_fake
 from tests.fakes.gitlab import DEVELOPER, GitLabFake
 from tests.fakes.server import serve
 
@@ -170,6 +171,32 @@ async def test_changed_since_inclusive_stable_and_complete(world):
     later = await gl.changed_since(world.pid, start + timedelta(seconds=11, microseconds=-1), None)
     assert [i.id for i in later.items] == ["12", "4"], "inclusive of the instant, ordered by update"
     assert (await gl.changed_since(world.pid, start + timedelta(seconds=31), None)).items == []
+
+
+async def test_first_page_of_a_poll_carries_gitlabs_x_total(world, monkeypatch):
+    gl, fake = world.gl, world.fake
+    start = datetime(2026, 11, 28, 21, 32, 0, 123456, tzinfo=timezone.utc)
+    now = [start]
+    fake.clock = lambda: now[0]
+    for n in range(7):
+        now[0] = start + timedelta(seconds=n)
+        await gl.create_item(world.pid, "issue", {"title": f"issue {n}"}, f"m{n}")
+
+    async def poll(since, page_size):
+        pages = [await gl.changed_since(world.pid, since, None, page_size=page_size)]
+        while pages[-1].next_cursor:
+            pages.append(await gl.changed_since(world.pid, since, pages[-1].next_cursor, page_size=page_size))
+        return pages
+
+    pages = await poll(None, 3)
+    assert [p.total for p in pages] == [7, None, None]
+    assert [i.id for p in pages for i in p.items] == [str(n) for n in range(1, 8)]
+    assert [p.total for p in await poll(start + timedelta(seconds=4), 2)] == [3, None]
+    # GitLab stops counting beyond 10,000 rows and leaves X-Total out: no total then.
+    monkeypatch.setattr(gitlab_fake, "MAX_COUNTED", 5)
+    pages = await poll(None, 3)
+    assert [p.total for p in pages] == [None, None, None]
+    assert [i.id for p in pages for i in p.items] == [str(n) for n in range(1, 8)]
 
 
 async def test_find_by_marker_after_a_crash_between_create_and_link(world):

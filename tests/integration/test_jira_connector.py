@@ -426,3 +426,83 @@ async def test_attachment_delete_and_type_change(world):
 
     changed = await world.jira.update_item(world.project, item.id, {"type": "Task", "title": "Order toner"})
     assert (changed.type, changed.fields["title"], changed.marker) == ("Task", "Order toner", "m-1")
+
+
+async def seed_old_and_new(world, old: int, new: int):
+    """`old` issues, two minutes later `new` ones (and one in another project); returns the
+    moment the new ones start."""
+    emu = world.emu
+    emu.new_issue(emu.bob, emu.add_project("OPS", "Operations"), {"summary": "elsewhere", "issuetype": "10002"})
+    for n in range(old):
+        emu.new_issue(emu.bob, emu.projects["PROJ"], {"summary": f"old {n}", "issuetype": "10002"})
+    world.clock.tick(minutes=2)
+    for n in range(new):
+        emu.new_issue(emu.bob, emu.projects["PROJ"], {"summary": f"new {n}", "issuetype": "10002"})
+    return world.clock.now
+
+
+async def later_pages(world, since, cursor, page_size):
+    pages = []
+    while cursor:
+        pages.append(await world.jira.changed_since(world.project, since, cursor, page_size=page_size))
+        cursor = pages[-1].next_cursor
+    return pages
+
+
+def titles(pages):
+    return [i.fields["title"] for page in pages for i in page.items]
+
+
+@pytest.mark.parametrize("world", ["server"], indirect=True)
+async def test_data_center_polls_carry_the_search_total_on_their_first_page(world):
+    since = await seed_old_and_new(world, old=5, new=7)
+    first = await world.jira.changed_since(world.project, None, None, page_size=5)
+    pages = [first] + await later_pages(world, None, first.next_cursor, 5)
+    assert [p.total for p in pages] == [12, None, None]
+    assert titles(pages) == [f"old {n}" for n in range(5)] + [f"new {n}" for n in range(7)]
+    first = await world.jira.changed_since(world.project, since, None, page_size=5)
+    pages = [first] + await later_pages(world, since, first.next_cursor, 5)
+    assert [p.total for p in pages] == [7, None]
+    single = await world.jira.changed_since(world.project, since, None)
+    assert (single.total, single.next_cursor, len(single.items)) == (7, None, 7)
+
+
+@pytest.mark.parametrize("world", ["cloud"], indirect=True)
+async def test_cloud_counts_a_poll_once_when_more_pages_follow(world):
+    since = await seed_old_and_new(world, old=5, new=7)
+    counts = world.emu.knobs.requests
+    route = ("POST", "/rest/api/3/search/approximate-count")
+    first = await world.jira.changed_since(world.project, None, None, page_size=5)
+    assert first.total == 12 and counts[route] == 1
+    rest = await later_pages(world, None, first.next_cursor, 5)
+    assert [p.total for p in rest] == [None, None] and counts[route] == 1
+    assert titles([first] + rest) == [f"old {n}" for n in range(5)] + [f"new {n}" for n in range(7)]
+    first = await world.jira.changed_since(world.project, since, None, page_size=5)
+    rest = await later_pages(world, since, first.next_cursor, 5)
+    assert [p.total for p in [first] + rest] == [7, None] and counts[route] == 2
+    single = await world.jira.changed_since(world.project, since, None)
+    assert (single.total, single.next_cursor, len(single.items)) == (None, None, 7)
+    assert counts[route] == 2, "no count when the first page is the last"
+
+
+@pytest.mark.parametrize("world", ["cloud"], indirect=True)
+@pytest.mark.parametrize("status", [400, 500, 401])
+async def test_a_count_jira_refuses_leaves_the_total_out_but_not_the_poll(world, status, caplog):
+    await seed_old_and_new(world, old=5, new=7)
+
+    def refuse_count(request):
+        if request.path.endswith("/search/approximate-count"):
+            return web.json_response({"errorMessages": ["no count today"], "errors": {}}, status=status)
+        return None
+
+    world.emu.knobs.fault = refuse_count
+    if status == 401:     # a revoked credential is the admin's business, whichever call meets it
+        with pytest.raises(RemoteAuthError):
+            await world.jira.changed_since(world.project, None, None, page_size=5)
+        return
+    first = await world.jira.changed_since(world.project, None, None, page_size=5)
+    rest = await later_pages(world, None, first.next_cursor, 5)
+    assert [p.total for p in [first] + rest] == [None, None, None]
+    assert titles([first] + rest) == [f"old {n}" for n in range(5)] + [f"new {n}" for n in range(7)]
+    assert world.emu.knobs.failures[status] == (1 if status == 400 else FAST.max_attempts)
+    assert "without a total" in caplog.text
