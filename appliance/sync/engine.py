@@ -10,7 +10,8 @@ and pairs with a conflict a person resolved (conflicts, applied_at NULL). Items 
 pairs the poll's unfinished items hold wait), and at the end of the run, several pairs at once
 (_deliveries). A side's cursor moves once a page's items and those of every page before it are done,
 to its last item's update time, never past the poll's start: a crash re-reads at most two pages plus
-the overlap.
+the overlap. `polling` says how far the poll under way has got (PollProgress: items done, and the
+total the app counted on the first page), which SyncJobs writes to the run for the panel.
 
 Per item (`_process`):
   - unlinked and carrying a marker of a pending create intent of this integration: it is our own
@@ -98,6 +99,18 @@ class RunResult:
 
 
 @dataclass
+class PollProgress:
+    """How far the poll of one side has got: its changed items done so far, and how many the
+    app counted when it began (None when it does not say). SyncJobs.record_progress writes it
+    to the run's row every few seconds, for the panel's progress bar and time left."""
+
+    side: str
+    started: float = field(default_factory=time.monotonic)
+    done: int = 0
+    total: int | None = None
+
+
+@dataclass
 class _Side:
     name: str
     connection: asyncpg.Record
@@ -168,6 +181,7 @@ class Engine:
                                      "conflicts", "errors"), 0)
         self.seen: set[tuple[str, str]] = set()
         self.started_at: dict[str, datetime] = {}
+        self.polling: PollProgress | None = None
         started = time.monotonic()
         status, error, stats_before, sides = "ok", None, {}, {}
         try:
@@ -297,8 +311,11 @@ class Engine:
         # The items of the pages under way not yet done (a page's tail overlaps the next page):
         # deliveries asked for meanwhile are taken alongside them, but not those of their pairs.
         unfinished: dict[str, int] = {}
+        progress = self.polling = PollProgress(side)
 
         async def prepare(page: ChangePage) -> None:
+            if page.total is not None:
+                progress.total = page.total
             known = await self.store.link_states(side, [i.id for i in page.items])
             self._known.update(known)
             self._unlinked |= {(side, i.id) for i in page.items} - known.keys()
@@ -310,6 +327,7 @@ class Engine:
             try:
                 await self._guarded(side, item.id, item.key, item)
             finally:
+                progress.done += 1
                 unfinished[item.id] -= 1
                 if not unfinished[item.id]:
                     del unfinished[item.id]
@@ -335,6 +353,7 @@ class Engine:
             return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
         finally:
             self._known, self._unlinked, self._intended = {}, set(), {}
+            self.polling = None
         return None
 
     async def _intend(self, side: str, items: list[Item]) -> None:

@@ -99,19 +99,24 @@ class SyncJobs:
 
     async def record_progress(self) -> None:
         """Write the counts so far of every run in progress to its `runs` row (the engine writes
-        them only when the run ends), so the panel shows a backfill's progress. Called on every
-        refresh (REFRESH_SECONDS). A run that ended meanwhile keeps its final counts: only rows
-        still 'running' are touched."""
+        them only when the run ends), and how far its poll has got (Engine.polling), so the
+        panel shows a backfill's progress and the time left. Called on every refresh
+        (REFRESH_SECONDS). A run that ended meanwhile keeps its final counts: only rows still
+        'running' are touched. The poll's start is written on the database's clock (now() less
+        the time polled), which the API reads the time left against."""
         for engine in self.engines.values():
             counts, run_id = getattr(engine, "counts", None), getattr(engine, "run_id", None)
             if not engine.busy or counts is None or run_id is None:
                 continue
+            poll = getattr(engine, "polling", None)
+            where = (poll.side, time.monotonic() - poll.started, poll.done, poll.total) if poll else (None,) * 4
             await self.pool.execute(
                 f"UPDATE {self.s}.runs SET items_seen = $2, items_created = $3, items_updated = $4, "
-                "comments_created = $5, attachments_created = $6, conflicts = $7, errors = $8 "
-                "WHERE id = $1 AND status = 'running'", run_id,
+                "comments_created = $5, attachments_created = $6, conflicts = $7, errors = $8, poll_side = $9, "
+                "poll_started_at = now() - make_interval(secs => $10), poll_items_done = $11, "
+                "poll_items_total = $12 WHERE id = $1 AND status = 'running'", run_id,
                 *(counts.get(k, 0) for k in ("seen", "created", "updated", "comments", "attachments", "conflicts",
-                                             "errors")))
+                                             "errors")), *where)
 
     async def webhooks(self) -> None:
         """Scheduled job: for WEBHOOK_JOB_SECONDS, every WEBHOOK_SECONDS, start a "webhook" run

@@ -168,8 +168,9 @@ async def seeded(site, editor) -> int:
                 f"$3, {ago} - interval '10 seconds', {ago}, $4, $5, $6, $7, $8, $9)",
                 iid, minutes, status, created_n + updated, created_n, updated, errors, calls, waited)
         await conn.execute(
-            "INSERT INTO runs (integration_id, trigger, status, items_seen, items_created) "
-            "VALUES ($1, 'manual', 'running', 40, 25)", iid)
+            "INSERT INTO runs (integration_id, trigger, status, items_seen, items_created, poll_side, poll_started_at, "
+            "poll_items_done, poll_items_total) VALUES ($1, 'manual', 'running', 40, 25, 'b', "
+            "now() - interval '60 seconds', 30, 300)", iid)
         await conn.execute(
             "INSERT INTO links (integration_id, a_id, b_id, a_key, b_key, a_url, b_url, marker, base_a, base_b, state) "
             "VALUES ($1, '10001', '5', 'PROJ-1', '#5', 'https://jira.example/browse/PROJ-1', "
@@ -192,8 +193,14 @@ async def test_overview_and_series_for_the_integration_page(site):
     assert (o["name"], o["state"]) == ("Bugs", "active")
     assert (o["current_run"]["status"], o["current_run"]["items_seen"], o["current_run"]["items_created"]) == (
         "running", 40, 25)
-    assert o["last_run"]["status"] == "ok" and o["last_run"]["items_updated"] == 4
     now = datetime.now(timezone.utc)
+    # Side B's poll: 30 of 300 items in 60 s, so 0.5 items/s and 540 s left.
+    progress = o["current_run"]["progress"]
+    assert (progress["side"], progress["items_done"], progress["items_total"]) == ("b", 30, 300), progress
+    assert progress["items_per_second"] == pytest.approx(0.5, abs=0.01), progress
+    assert progress["seconds_left"] == pytest.approx(540, abs=10), progress
+    assert 59 <= (now - datetime.fromisoformat(progress["started_at"])).total_seconds() < 70
+    assert o["last_run"]["status"] == "ok" and o["last_run"]["items_updated"] == 4 and o["last_run"]["progress"] is None
     assert 30 < (datetime.fromisoformat(o["next_run_at"]) - now).total_seconds() <= 42
     assert 290 <= o["lag_seconds"] < 330 and datetime.fromisoformat(o["last_success_at"]) < now
     assert o["links"] == {"total": 2, "active": 1, "conflict": 1, "error": 0, "deleted": 0}
@@ -247,9 +254,12 @@ async def test_links_are_found_by_key_or_title_on_either_side_with_both_urls(sit
     assert (await editor.call("GET", path + "?q=nothing")).body["items"] == []
 
 
+ISSUES = 30
+
+
 async def test_a_running_backfill_shows_its_progress(site):
-    """The tenant worker's SyncJobs records a run's counts while it runs; the overview and the
-    runs list show them, and the final counts once it ends."""
+    """The tenant worker's SyncJobs records a run's counts and its poll's progress while it
+    runs; the overview and the runs list show them, and the final counts once it ends."""
     jira = JiraEmulator("server")
     gitlab, widgets, token = gitlab_world()
     editor = await as_role(site, "editor")
@@ -261,7 +271,7 @@ async def test_a_running_backfill_shows_its_progress(site):
                 OutboundClient(site.config, [], retry=RetryPolicy(max_attempts=3, base_delay=0.01), rate=1000,
                                burst=1000, tenant="acme") as outbound:
             jira_id, gitlab_id = await add_connections(editor, jira_url, gitlab_url, token)
-            for n in range(12):
+            for n in range(ISSUES):
                 jira.new_issue(jira.bob, jira.projects["PROJ"], {"summary": f"Backfilled {n}", "issuetype": "10002"})
             created = await editor.call("POST", INTEGRATIONS, {
                 "name": "Backfill", "enabled": True, "spec": spec(jira_id, gitlab_id, str(widgets.id),
@@ -272,6 +282,7 @@ async def test_a_running_backfill_shows_its_progress(site):
             await jobs.refresh()
             jira.knobs.latency = gitlab.knobs.latency = 0.03
             engine = jobs.engines[iid]
+            engine.page_size = 10       # several pages: the first one carries Jira's count of them all
             run = asyncio.create_task(engine.run_once("manual"))
             try:
                 deadline = time.monotonic() + 30
@@ -288,11 +299,20 @@ async def test_a_running_backfill_shows_its_progress(site):
         await pool.close()
     current = during["current_run"]
     assert current is not None and current["status"] == "running", during
-    assert 1 <= current["items_created"] <= current["items_seen"] and current["items_created"] <= 12, current
+    assert 1 <= current["items_created"] <= current["items_seen"] and current["items_created"] <= ISSUES, current
+    # Side A's poll, with the count Jira's search gave on its first page.
+    progress = current["progress"]
+    assert (progress["side"], progress["items_total"]) == ("a", ISSUES), progress
+    assert 0 <= progress["items_done"] < ISSUES, progress
     after = (await editor.call("GET", f"{INTEGRATIONS}/{iid}/overview")).body
     assert after["current_run"] is None
-    # Seen: the 12 Jira issues, then their 12 GitLab counterparts on side B's poll.
+    # Seen: the Jira issues, then their GitLab counterparts on side B's poll.
     assert (after["last_run"]["status"], after["last_run"]["items_seen"], after["last_run"]["items_created"]) == (
-        "ok", 24, 12), result
+        "ok", 2 * ISSUES, ISSUES), result
+    assert after["last_run"]["progress"] is None
+    async with site.realm("acme") as conn:
+        row = await conn.fetchrow("SELECT poll_side, poll_started_at, poll_items_done, poll_items_total FROM runs "
+                                  "WHERE id = $1", current["id"])
+    assert list(row.values()) == [None] * 4, "a finished run keeps no poll progress"
     runs = (await editor.call("GET", f"{INTEGRATIONS}/{iid}/runs")).body["items"]
     assert [r["id"] for r in runs] == [current["id"]]

@@ -136,7 +136,7 @@ async def integration_overview(request: web.Request, ctx: Context) -> Overview:
     success = facts["last_success"]
     return Overview(
         id=iid, name=row["name"], state=state,
-        current_run=RunOut(**dict(current)) if current else None, last_run=RunOut(**dict(last)) if last else None,
+        current_run=RunOut.of(current) if current else None, last_run=RunOut.of(last) if last else None,
         next_run_at=facts["next_run"] if state == "active" else None, last_success_at=success,
         lag_seconds=round(max((facts["now"] - success).total_seconds(), 0.0), 3) if success else None,
         links=LinkCounts(total=sum(links.values()), **{s: links.get(s, 0) for s in ("active", "conflict", "error",

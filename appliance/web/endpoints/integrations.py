@@ -79,6 +79,41 @@ class WebhookUrls(ApiModel):
     b: str = Field(description="Register this URL with side B's app.")
 
 
+#: The time left is given once the poll has run this long and done this many items.
+ETA_AFTER_SECONDS = 5.0
+ETA_AFTER_ITEMS = 10
+
+
+class RunProgress(ApiModel):
+    """How far the poll of a run in progress has got (a run polls side A, then side B)."""
+
+    side: Side = Field(description="The side being polled.")
+    started_at: datetime = Field(description="When the poll of this side began.")
+    items_done: int = Field(description="Changed items of this side's poll done so far.")
+    items_total: int | None = Field(
+        description="About how many changed items this side's poll holds: what the app counted when the poll began "
+                    "(never below items_done; items changed meanwhile are looked at too). Null when the app does "
+                    "not say: the poll fitted one page, or GitLab matched more than 10,000 issues.")
+    items_per_second: float | None = Field(description="Items done per second since the poll began; null in its "
+                                                       "first seconds.")
+    seconds_left: float | None = Field(
+        description="Time left for this side's poll at its rate so far; null without a total, or before "
+                    f"{ETA_AFTER_SECONDS:g} s and {ETA_AFTER_ITEMS} items.")
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> RunProgress | None:
+        """From a `runs` row read with RUN_COLUMNS; None unless the run is polling."""
+        if row["status"] != "running" or row["poll_side"] is None:
+            return None
+        done, total = row["poll_items_done"], row["poll_items_total"]
+        total = None if total is None else max(total, done)
+        elapsed = (row["as_of"] - row["poll_started_at"]).total_seconds()
+        rate = done / elapsed if elapsed >= ETA_AFTER_SECONDS and done >= ETA_AFTER_ITEMS else None
+        return cls(side=row["poll_side"], started_at=row["poll_started_at"], items_done=done, items_total=total,
+                   items_per_second=None if rate is None else round(rate, 2),
+                   seconds_left=None if rate is None or total is None else round((total - done) / rate, 1))
+
+
 class RunOut(ApiModel):
     id: int
     trigger: str
@@ -96,6 +131,13 @@ class RunOut(ApiModel):
     retries: int
     rate_limit_wait_seconds: float
     error: str | None
+    progress: RunProgress | None = Field(description="How far the run's poll has got, while it runs and polls; "
+                                                     "null otherwise (webhook runs do not poll).")
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> RunOut:
+        """From a `runs` row read with RUN_COLUMNS."""
+        return cls(**{k: row[k] for k in cls.model_fields if k != "progress"}, progress=RunProgress.of(row))
 
 
 class IntegrationOut(ApiModel):
@@ -205,7 +247,7 @@ class Retry(ApiModel):
 _COLUMNS = "id, name, enabled, paused, spec::text AS spec, webhook_secret, created_at, updated_at"
 RUN_COLUMNS = ("id, trigger, status, started_at, finished_at, duration_seconds, items_seen, items_created, "
                "items_updated, comments_created, conflicts, errors, api_calls, retries, rate_limit_wait_seconds, "
-               "error")
+               "error, poll_side, poll_started_at, poll_items_done, poll_items_total, now() AS as_of")
 
 
 def _missing(integration_id: int) -> ApiError:
@@ -232,7 +274,7 @@ async def _out(conn: asyncpg.Connection, ctx: Context, row: asyncpg.Record) -> I
                           spec=IntegrationSpec.model_validate_json(row["spec"]),
                           webhook_urls=WebhookUrls(a=hook + "a", b=hook + "b"),
                           open_conflicts=counts["conflicts"], failing_items=counts["errors"],
-                          last_run=RunOut(**dict(run)) if run else None,
+                          last_run=RunOut.of(run) if run else None,
                           created_at=row["created_at"], updated_at=row["updated_at"])
 
 
@@ -415,7 +457,7 @@ async def list_runs(request: web.Request, ctx: Context) -> Page[RunOut]:
         rows = await conn.fetch(f"SELECT {RUN_COLUMNS} FROM runs WHERE integration_id = $1 "
                                 "AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
                                 ctx.path["id"], _before(ctx), limit + 1)
-    return Page[RunOut].of([RunOut(**dict(r)) for r in rows], limit, key=lambda r: (r.id,))
+    return Page[RunOut].of([RunOut.of(r) for r in rows], limit, key=lambda r: (r.id,))
 
 
 @API.operation("GET", ONE + "/links", summary="Linked pairs of an integration", tags=[TAG], realm="tenant",

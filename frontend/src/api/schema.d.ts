@@ -2269,6 +2269,8 @@ export interface components {
             items_seen: number;
             /** Items Updated */
             items_updated: number;
+            /** @description How far the run's poll has got, while it runs and polls; null otherwise (webhook runs do not poll). */
+            progress: components["schemas"]["RunProgress"] | null;
             /** Rate Limit Wait Seconds */
             rate_limit_wait_seconds: number;
             /** Retries */
@@ -2285,6 +2287,44 @@ export interface components {
             status: "running" | "ok" | "partial" | "failed";
             /** Trigger */
             trigger: string;
+        };
+        /**
+         * RunProgress
+         * @description How far the poll of a run in progress has got (a run polls side A, then side B).
+         */
+        RunProgress: {
+            /**
+             * Items Done
+             * @description Changed items of this side's poll done so far.
+             */
+            items_done: number;
+            /**
+             * Items Per Second
+             * @description Items done per second since the poll began; null in its first seconds.
+             */
+            items_per_second: number | null;
+            /**
+             * Items Total
+             * @description About how many changed items this side's poll holds: what the app counted when the poll began (never below items_done; items changed meanwhile are looked at too). Null when the app does not say: the poll fitted one page, or GitLab matched more than 10,000 issues.
+             */
+            items_total: number | null;
+            /**
+             * Seconds Left
+             * @description Time left for this side's poll at its rate so far; null without a total, or before 5 s and 10 items.
+             */
+            seconds_left: number | null;
+            /**
+             * Side
+             * @description The side being polled.
+             * @enum {string}
+             */
+            side: "a" | "b";
+            /**
+             * Started At
+             * Format: date-time
+             * @description When the poll of this side began.
+             */
+            started_at: string;
         };
         /** Schedule */
         Schedule: {
