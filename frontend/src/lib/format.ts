@@ -1,7 +1,13 @@
-/** Dates and durations as people read them; the full timestamp stays available as a title. */
+/** Dates, durations and counts as people read them; the full timestamp stays available as a title. */
 
 const RELATIVE = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
 const ABSOLUTE = new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle: "medium" });
+const COUNT = new Intl.NumberFormat("en", { maximumFractionDigits: 0 });
+
+/** A count with thousands separators: 1200 -> "1,200". */
+export function formatCount(value: number): string {
+  return COUNT.format(value);
+}
 
 export function formatDateTime(value: string | null | undefined): string {
   return value ? ABSOLUTE.format(new Date(value)) : "—";

@@ -38,6 +38,7 @@ const at = "2026-11-28T10:00:00Z";
 const run = {
   id: 3, trigger: "schedule", status: "ok", started_at: at, finished_at: at, duration_seconds: 2.5, items_seen: 6, items_created: 3,
   items_updated: 0, comments_created: 0, conflicts: 1, errors: 1, api_calls: 12, retries: 0, rate_limit_wait_seconds: 0, error: null,
+  progress: null,
 };
 const integration = {
   id: 5, name: "Bugs", enabled: true, paused: false, state: "active",
@@ -60,7 +61,7 @@ const failed = {
 };
 const connection = (id: number, name: string, kind: string) => ({ id, name, kind });
 
-function appliance(role: "viewer" | "editor") {
+function appliance(role: "viewer" | "editor", status: object = overview) {
   net.handler = (method, path, body) => {
     const get = method === "GET";
     if (get && path === "/api/v1/me") {
@@ -68,7 +69,7 @@ function appliance(role: "viewer" | "editor") {
     }
     if (get && path === "/api/v1/connections") return [200, { items: [connection(1, "Jira DC", "jira"), connection(2, "GitLab", "gitlab")], next_cursor: null }];
     if (get && path === "/api/v1/integrations/5") return [200, integration];
-    if (get && path === "/api/v1/integrations/5/overview") return [200, overview];
+    if (get && path === "/api/v1/integrations/5/overview") return [200, status];
     if (get && path === "/api/v1/integrations/5/conflicts") return [200, { items: [conflict], next_cursor: null }];
     if (get && path === "/api/v1/integrations/5/errors") return [200, { items: [failed], next_cursor: null }];
     if (method === "POST" && path === "/api/v1/integrations/5/conflicts/11/resolve") {
@@ -139,5 +140,35 @@ describe("an editor", () => {
     show("/integrations/5/failed");
     fireEvent.click(await screen.findByRole("button", { name: "Retry #9" }));
     await waitFor(() => expect(sent("POST", "/api/v1/integrations/5/items/retry")).toEqual([{ side: "b", item_id: "9" }]));
+  });
+});
+
+describe("a run that polls a side", () => {
+  const polling = (progress: object) => ({
+    ...overview,
+    current_run: { ...run, id: 4, status: "running", finished_at: null, duration_seconds: null, items_seen: 1200, items_created: 40, progress },
+  });
+  const poll = { side: "a", started_at: at, items_done: 1200, items_total: 5000, items_per_second: 10, seconds_left: 190 };
+
+  it("shows how far the poll has got when the app counted its items", async () => {
+    appliance("viewer", polling(poll));
+    show("/integrations/5/conflicts");
+    const words = "Side A (Jira · PROJ): 1,200 of about 5,000 changed items · about 3 min left";
+    expect(await screen.findByText(words)).toBeTruthy();
+    const bar = screen.getByRole("progressbar", { name: "Run in progress" });
+    expect(bar.getAttribute("aria-valuenow")).toBe("24");
+    expect(bar.getAttribute("aria-valuemin")).toBe("0");
+    expect(bar.getAttribute("aria-valuemax")).toBe("100");
+    expect(bar.getAttribute("aria-valuetext")).toBe(`24%: ${words}`);
+  });
+
+  it("shows a bar that only says it is going when the app gave no total", async () => {
+    appliance("viewer", polling({ ...poll, items_total: null, seconds_left: null }));
+    show("/integrations/5/conflicts");
+    const words = "Side A (Jira · PROJ): 1,200 changed items so far";
+    expect(await screen.findByText(words)).toBeTruthy();
+    const bar = screen.getByRole("progressbar", { name: "Run in progress" });
+    expect(bar.hasAttribute("aria-valuenow")).toBe(false);
+    expect(bar.getAttribute("aria-valuetext")).toBe(words);
   });
 });

@@ -69,7 +69,7 @@ function Integration({ id, tab, rest }: { id: number; tab: Tab; rest: string[] }
               }
               actions={can(me, "editor") ? <IntegrationActions integration={item} /> : undefined}
             />
-            <StatusSummary overview={overview} />
+            <StatusSummary overview={overview} sides={names} />
             <Tabs
               value={tab}
               onChange={(value) => navigate(value === "overview" || !value ? base : `${base}/${value}`)}

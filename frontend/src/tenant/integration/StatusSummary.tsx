@@ -8,11 +8,13 @@ import { Badge, Group, Paper, Progress, SimpleGrid, Stack, Text, Title } from "@
 import type { Schemas } from "../../api/client";
 import { QueryState } from "../../components/QueryState";
 import { formatDateTime, formatDuration, formatRelative } from "../../lib/format";
-import { progressLine, RUN_STATUS, TRIGGER } from "./runs";
+import { pollLine, pollPercent, progressLine, RUN_STATUS, TRIGGER } from "./runs";
+import type { SideNames } from "./sides";
 
 type Overview = Schemas["Overview"];
 
-export function StatusSummary({ overview }: { overview: UseQueryResult<Overview> }) {
+/** `sides` names the integration's sides (the page has them from the integration it loaded). */
+export function StatusSummary({ overview, sides }: { overview: UseQueryResult<Overview>; sides: SideNames }) {
   return (
     <QueryState query={overview} what="the integration's status">
       {(o) => (
@@ -69,7 +71,7 @@ export function StatusSummary({ overview }: { overview: UseQueryResult<Overview>
               The last run failed: {o.last_run.error}
             </Text>
           ) : null}
-          {o.current_run ? <RunProgress run={o.current_run} /> : null}
+          {o.current_run ? <RunProgress run={o.current_run} sides={sides} /> : null}
         </Stack>
       )}
     </QueryState>
@@ -90,11 +92,15 @@ function Fact({ label, children }: { label: string; children: ReactNode }) {
 }
 
 /**
- * A run in progress. The API knows how many items the run has looked at so far, not how many
- * it will look at, so the bar is an animated "still going" bar and the counts say how far.
+ * A run in progress: the run's counts so far and, while it polls a side, how far that poll has
+ * got. When the app counted the poll's changed items at its start, the bar shows the share
+ * done (per side: it starts again for side B). Without a total, or outside a poll (a webhook
+ * run, the retries and deliveries after the polls), it is an animated "still going" bar.
  */
-export function RunProgress({ run }: { run: Schemas["RunOut"] }) {
+export function RunProgress({ run, sides }: { run: Schemas["RunOut"]; sides: SideNames }) {
   const line = progressLine(run, Date.now());
+  const poll = run.progress ? pollLine(run.progress, sides) : null;
+  const percent = run.progress ? pollPercent(run.progress) : null;
   return (
     <Paper withBorder p="md" radius="md" component="section" aria-labelledby={`run-${run.id}-title`}>
       <Stack gap="xs">
@@ -106,13 +112,30 @@ export function RunProgress({ run }: { run: Schemas["RunOut"] }) {
             {TRIGGER[run.trigger] ?? run.trigger} · started {formatRelative(run.started_at)}
           </Text>
         </Group>
-        {/* No aria-valuenow: how far along is unknown (an indeterminate progress bar). */}
-        <Progress.Root size="lg">
-          <Progress.Section value={100} striped animated withAria={false} role="progressbar" aria-label="Run in progress" aria-valuetext={line} />
-        </Progress.Root>
-        <Text size="sm" role="status" aria-live="polite">
-          {line}
-        </Text>
+        {percent !== null ? (
+          // Mantine's own ARIA would say only "24%"; the value text says of what.
+          <Progress.Root size="lg">
+            <Progress.Section
+              value={percent}
+              withAria={false}
+              role="progressbar"
+              aria-label="Run in progress"
+              aria-valuemin={0}
+              aria-valuemax={100}
+              aria-valuenow={percent}
+              aria-valuetext={`${percent}%: ${poll}`}
+            />
+          </Progress.Root>
+        ) : (
+          // No aria-valuenow: how far along is unknown (an indeterminate progress bar).
+          <Progress.Root size="lg">
+            <Progress.Section value={100} striped animated withAria={false} role="progressbar" aria-label="Run in progress" aria-valuetext={poll ?? line} />
+          </Progress.Root>
+        )}
+        <Stack gap={2} role="status" aria-live="polite">
+          {poll ? <Text size="sm">{poll}</Text> : null}
+          <Text size="sm">{line}</Text>
+        </Stack>
       </Stack>
     </Paper>
   );
