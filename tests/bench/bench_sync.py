@@ -30,6 +30,9 @@ each measured in this one run so they can be compared side by side (the machine 
    has already linked are edited in Jira and their webhook lag measured (the deliveries are
    taken between two items of the poll page, not after the page).
 
+In parts 1 and 3 the run's progress is read every 0.5 s, as the panel reads it, and the time left it
+gave at 25, 50 and 75% of side A's poll is printed next to the time that was really left.
+
 The tenant worker's request budget ([outbound] requests_per_second) is raised for this run so
 that the engine, not the politeness budget, is what is measured; at the default budget (10/s per
 app and credential) a backfill is capped at 10 / (GitLab calls per item) items per second.
@@ -60,6 +63,7 @@ import aiohttp  # noqa: E402
 from appliance import db, migrator, secrets, tenants  # noqa: E402
 from appliance.config import load_config  # noqa: E402
 from appliance.sync.parallel import ITEM_CONCURRENCY  # noqa: E402
+from appliance.web.endpoints.integrations import RUN_COLUMNS, RunProgress  # noqa: E402
 from tests.bench.common import stop, wait  # noqa: E402
 from appliance.keys import ensure_key  # noqa: E402
 from appliance.proc import rss_bytes  # noqa: E402
@@ -159,6 +163,39 @@ class RssSampler(threading.Thread):
 
     def mark(self) -> None:
         self.peak = rss_bytes(self.pid) or 0
+
+
+class ProgressWatch(threading.Thread):
+    """Reads an integration's run in progress every 0.5 s, as the panel would, and keeps what its
+    `progress` said (appliance.web.endpoints.integrations.RunProgress): to compare the time left
+    it gave for side A's poll with when that backfill really ended (`accuracy`)."""
+
+    def __init__(self, sql, schema: str, integration: int):
+        super().__init__(daemon=True)
+        self.sql, self.schema, self.integration = sql, schema, integration
+        self.seen: list[tuple[float, RunProgress]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            rows = asyncio.run(self.sql(f"SELECT {RUN_COLUMNS} FROM {self.schema}.runs WHERE integration_id = $1 "
+                                        "AND status = 'running'", self.integration))
+            progress = RunProgress.of(rows[0]) if rows else None
+            if progress is not None and progress.side == "a":
+                self.seen.append((time.monotonic(), progress))
+
+    def accuracy(self, ended: float) -> list[tuple[int, float, float]]:
+        """At the first reading past 25, 50 and 75% of side A's poll that gave a time left:
+        (percent done, the time left it gave, the time that was really left until `ended`)."""
+        self.stop.set()
+        self.join()
+        out = []
+        for mark in (25, 50, 75):
+            for at, p in self.seen:
+                if p.items_total and p.seconds_left is not None and p.items_done * 100 >= mark * p.items_total:
+                    out.append((round(p.items_done * 100 / p.items_total), p.seconds_left, ended - at))
+                    break
+        return out
 
 
 def hwm_bytes(pid: int) -> int:
@@ -294,6 +331,8 @@ def paced_backfill(args, jira: JiraEmulator, gl: GitLabFake, alice, jira_url: st
     integration = asyncio.run(sql(f"INSERT INTO {schema}.integrations (name, enabled, spec, webhook_secret) "
                                   "VALUES ('paced', true, $1, $2) RETURNING id", json.dumps(paced_spec), secret)
                               )[0]["id"]
+    watch = ProgressWatch(sql, schema, integration)
+    watch.start()
     hook = Rest.call("POST", f"{jira_url}/rest/webhooks/1.0/webhook", alice_jira, {
         "name": "tandem-paced", "url": f"http://127.0.0.1:{port}/api/v1/hooks/{integration}/{secret}?side=a",
         "events": ["jira:issue_updated"], "filters": {"issue-related-events-section": "project = SLOW"}})
@@ -312,13 +351,15 @@ def paced_backfill(args, jira: JiraEmulator, gl: GitLabFake, alice, jira_url: st
     wait(lambda: len(target.issues) >= n and notes(target) >= n * args.comments, n + 120,
          "paced backfill complete", interval=0.05)
     done = time.monotonic()
+    eta = watch.accuracy(done)
     Rest.call("DELETE", f"{jira_url}/rest/webhooks/1.0/webhook/{hook['self'].rsplit('/', 1)[1]}", alice_jira)
     calls = by_endpoint(Counter(gl.knobs.requests), before)
     jira.knobs.latency = gl.knobs.latency = 0.0
     # From enabling the integration (its run's start-up included), as the probes count from
     # their first request: from the first counterpart would leave out that item's create.
     return {"rate": n / (done - enabled), "creates": creates, "items": items, "lags": lags, "missing": missing,
-            "edits": len(linked), "between": (edited_at, edits_ended), "gl_calls": sum(calls.values()) / n}
+            "edits": len(linked), "between": (edited_at, edits_ended), "gl_calls": sum(calls.values()) / n,
+            "eta": eta}
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -431,6 +472,8 @@ def main() -> None:
             enabled = time.monotonic()
             cpu_before = (cpu_seconds(worker), time.process_time(), server_cpu_seconds(postmaster))
             integration = asyncio.run(integrate())
+            watch = ProgressWatch(sql, schema, integration)
+            watch.start()
 
             def notes(project=widgets) -> int:
                 return sum(len([n for n in ns if not n.system]) for ns in list(project.notes.values()))
@@ -439,6 +482,7 @@ def main() -> None:
             wait(lambda: len(widgets.issues) >= args.items and notes() >= args.items * args.comments,
                  args.items * 2 + 60, "backfill complete", interval=0.05)
             done = time.monotonic()
+            eta = watch.accuracy(done)
             cpu_after = (cpu_seconds(worker), time.process_time(), server_cpu_seconds(postmaster))
             backfill_peak = sampler.peak
             jira_calls = by_endpoint(Counter(jira.knobs.requests), jira_before)
@@ -499,6 +543,10 @@ def main() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
     report(args, locals())
+
+
+def eta_words(eta: list[tuple[int, float, float]]) -> str:
+    return " | ".join(f"{pct}%: {said:.1f} s said, {left:.1f} s left" for pct, said, left in eta) or "-"
 
 
 def report(args, f: dict) -> None:
@@ -586,6 +634,10 @@ def report(args, f: dict) -> None:
     print(f"\n   {'figure':62s} {'value':21s} aim / note")
     for name, value, note in rows:
         print(f"   {name:62s} {value:21s} {note}")
+    print("\n   time left for side A's poll as the run's progress gave it (the panel's figure), against the time "
+          "until the last comment was created:")
+    print(f"     1. backfill: {eta_words(f['eta'])}")
+    print(f"     3. at {args.latency_ms:g} ms per request: {eta_words(paced['eta'])}")
     print(f"\nreproduce: {COMMAND}" + (f" --items {n}" if n != 5000 else ""))
 
 
