@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 from aiohttp import web
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.panel_setup import ADMIN_EMAIL, PASSWORD, chromium, new_tab, panel_world
 from tests.fakes.server import route_template
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.e2e
 
 REFUSED_TITLE = "Refused by GitLab"
 SYNC_SECONDS = 60   # how long a test waits for the appliance to sync something
+IMPORTED = 200      # issues imported at once: about 20 s to copy at the default request budget
 
 
 @pytest.fixture(scope="module")
@@ -345,6 +347,46 @@ def test_a_failed_item_shows_its_error_and_is_retried(world, browser, state):
                "the retried item in GitLab")
     failed.get_by_text("refused by a project rule").wait_for(state="detached", timeout=SYNC_SECONDS * 1000)
     assert_clean(tab)
+
+
+def test_a_bulk_import_shows_how_far_the_run_has_got_and_the_time_left(world, browser, state):
+    """Issues imported into Jira while the integration is paused: once it resumes, its run copies
+    them at the default request budget (10 a second to GitLab), and the page's bar says how many of
+    about how many are done, and then the time left."""
+    tab = state.ann
+    page = tab.page
+    apps = world.apps
+    integration = f"/api/v1/integrations/{state.integration}"
+    page.get_by_role("tab", name="Overview").click()
+    assert api(tab, "POST", integration + "/pause")[0] == 200
+    for n in range(IMPORTED):
+        call(f"{apps.jira_url}/rest/api/2/issue", "POST", {"Authorization": f"Bearer {apps.jira.bob.token}"},
+             {"fields": {"project": {"key": "PROJ"}, "issuetype": {"name": "Bug"}, "summary": f"Imported {n}"}})
+    assert api(tab, "POST", integration + "/resume")[0] == 200
+    bar = page.locator("[role=progressbar][aria-valuenow]")
+    bar.wait_for(timeout=SYNC_SECONDS * 1000)
+    words = wait_until(lambda: _said(bar, "left"), "the time left on the bar")
+    tab.shot("55-integration-run-progress")
+    tab.check_accessibility("55-integration-run-progress")
+    found = re.search(r"^(\d+)%: Side [AB] \(.+\): ([\d,]+) of about ([\d,]+) changed items · (about \d+ min|less "
+                      r"than a minute) left$", words)
+    assert found, words
+    percent, done, total = int(found[1]), int(found[2].replace(",", "")), int(found[3].replace(",", ""))
+    # Jira's (or GitLab's) count of the poll: the imported issues, and those the overlap re-reads.
+    assert IMPORTED <= total <= IMPORTED + 10 and 0 <= done <= total, words
+    assert percent == done * 100 // total, words
+    wait_until(lambda: sum(i.title.startswith("Imported ") for i in apps.gitlab_project.issues.values()) == IMPORTED,
+               "the imported issues in GitLab")
+    assert_clean(tab)
+
+
+def _said(bar, word: str) -> str | None:
+    """The bar's words when it is there and they hold `word`."""
+    try:
+        words = bar.get_attribute("aria-valuetext", timeout=1000)
+    except PlaywrightTimeout:
+        return None
+    return words if words and word in words else None
 
 
 def test_a_viewer_sees_no_edit_controls_and_the_api_refuses_them(world, browser, state):
