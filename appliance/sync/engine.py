@@ -78,6 +78,12 @@ RATE_LIMIT_WAIT = Counter("sync_rate_limit_wait_seconds", "Time runs spent waiti
 RUNS = Counter("sync_runs", "Sync runs by outcome (ok, partial, failed).", [*LABELS, "status"])
 LAST_SUCCESS = Gauge("sync_last_success_timestamp_seconds", "When the last run that was not failed ended.",
                      LABELS, multiprocess_mode="max")
+# How far a poll has got, for dashboards and alerts on a backfill: remaining = expected - done.
+POLL_DONE = Gauge("sync_poll_items_done", "Changed items the poll under way has done (0 when none runs).",
+                  [*LABELS, "side"], multiprocess_mode="livesum")
+POLL_EXPECTED = Gauge("sync_poll_items_expected", "Changed items the poll under way holds, as the app counted them "
+                      "when it began (0 when none runs or the app did not say).", [*LABELS, "side"],
+                      multiprocess_mode="livesum")
 
 ConnectorFactory = Callable[[asyncpg.Record], Awaitable[Connector]]
 
@@ -102,12 +108,30 @@ class RunResult:
 class PollProgress:
     """How far the poll of one side has got: its changed items done so far, and how many the
     app counted when it began (None when it does not say). SyncJobs.record_progress writes it
-    to the run's row every few seconds, for the panel's progress bar and time left."""
+    to the run's row every few seconds, for the panel's progress bar and time left; the
+    POLL_DONE and POLL_EXPECTED gauges follow it. `labels`: the metrics' (tenant, integration)."""
 
     side: str
+    labels: tuple[str, str]
     started: float = field(default_factory=time.monotonic)
     done: int = 0
     total: int | None = None
+
+    def __post_init__(self) -> None:
+        self._done = POLL_DONE.labels(*self.labels, self.side)
+        self._expected = POLL_EXPECTED.labels(*self.labels, self.side)
+
+    def counted(self, total: int) -> None:
+        self.total = total
+        self._expected.set(total)
+
+    def one_done(self) -> None:
+        self.done += 1
+        self._done.inc()
+
+    def ended(self) -> None:
+        self._done.set(0)
+        self._expected.set(0)
 
 
 @dataclass
@@ -311,11 +335,11 @@ class Engine:
         # The items of the pages under way not yet done (a page's tail overlaps the next page):
         # deliveries asked for meanwhile are taken alongside them, but not those of their pairs.
         unfinished: dict[str, int] = {}
-        progress = self.polling = PollProgress(side)
+        progress = self.polling = PollProgress(side, (self.extra["tenant"], self.name))
 
         async def prepare(page: ChangePage) -> None:
             if page.total is not None:
-                progress.total = page.total
+                progress.counted(page.total)
             known = await self.store.link_states(side, [i.id for i in page.items])
             self._known.update(known)
             self._unlinked |= {(side, i.id) for i in page.items} - known.keys()
@@ -327,7 +351,7 @@ class Engine:
             try:
                 await self._guarded(side, item.id, item.key, item)
             finally:
-                progress.done += 1
+                progress.one_done()
                 unfinished[item.id] -= 1
                 if not unfinished[item.id]:
                     del unfinished[item.id]
@@ -353,6 +377,7 @@ class Engine:
             return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
         finally:
             self._known, self._unlinked, self._intended = {}, set(), {}
+            progress.ended()
             self.polling = None
         return None
 

@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from prometheus_client import REGISTRY
 
 from appliance import db, tenants
 from appliance.outbound import OutboundClient, RetryPolicy
@@ -257,6 +258,11 @@ async def test_links_are_found_by_key_or_title_on_either_side_with_both_urls(sit
 ISSUES = 30
 
 
+def poll_gauges() -> dict[str, float | None]:
+    labels = {"tenant": "acme", "integration": "Backfill", "side": "a"}
+    return {kind: REGISTRY.get_sample_value(f"sync_poll_items_{kind}", labels) for kind in ("done", "expected")}
+
+
 async def test_a_running_backfill_shows_its_progress(site):
     """The tenant worker's SyncJobs records a run's counts and its poll's progress while it
     runs; the overview and the runs list show them, and the final counts once it ends."""
@@ -292,6 +298,7 @@ async def test_a_running_backfill_shows_its_progress(site):
                     await asyncio.sleep(0.05)
                 await jobs.record_progress()
                 during = (await editor.call("GET", f"{INTEGRATIONS}/{iid}/overview")).body
+                gauges_during = poll_gauges()
                 result = await run
             finally:
                 run.cancel()
@@ -304,6 +311,9 @@ async def test_a_running_backfill_shows_its_progress(site):
     progress = current["progress"]
     assert (progress["side"], progress["items_total"]) == ("a", ISSUES), progress
     assert 0 <= progress["items_done"] < ISSUES, progress
+    # The gauges follow the poll, for dashboards: the count, and at least what the run recorded.
+    assert gauges_during["expected"] == ISSUES and progress["items_done"] <= gauges_during["done"] <= ISSUES
+    assert poll_gauges() == {"done": 0, "expected": 0}, "a finished poll leaves its gauges at 0"
     after = (await editor.call("GET", f"{INTEGRATIONS}/{iid}/overview")).body
     assert after["current_run"] is None
     # Seen: the Jira issues, then their GitLab counterparts on side B's poll.
