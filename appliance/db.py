@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import asyncpg
 
@@ -158,3 +159,8 @@ def _postmaster_ready(server) -> bool:
         return len(lines) >= 8 and lines[7].strip() == "ready"
     except (OSError, ValueError, IndexError):
         return False
+
+
+def jsonb(value: Any) -> Any:
+    """A json or jsonb value as asyncpg returns it without a codec (text), or already decoded."""
+    return json.loads(value) if isinstance(value, str) else value

@@ -13,7 +13,6 @@ Stored credential shapes (what the API accepts, see the endpoint module):
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +24,7 @@ from appliance import secrets
 from appliance.connectors.base import Connector, ConnectorError, RemoteAuthError
 from appliance.connectors.gitlab import ISSUE_TYPES, GitLabConnector
 from appliance.connectors.jira import JiraConnector
+from appliance.db import jsonb
 from appliance.errors import FatalError
 from appliance.keys import MasterKey
 from appliance.outbound import OutboundClient
@@ -48,11 +48,6 @@ class CredentialUnusable(RemoteAuthError):
     """The stored credential cannot be used: it does not decrypt here (appliance.secrets), or it
     lacks what the app needs. Like a credential the app refuses, a person must fix the
     connection (enter the credential again), so the engine stops that integration's run."""
-
-
-def jsonb(value: Any) -> Any:
-    """A jsonb column as asyncpg returns it without a codec (text) or already decoded."""
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def connector_credentials(kind: str, stored: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,10 +24,12 @@ Per item (`_process`):
     edit of the source made since the interrupted create is copied, not taken as agreed;
   - linked: skipped when its update time is the one recorded after the last sync (nothing new,
     including our own writes; recorded only once the pair's comments and attachments are
-    done too, so a crash before them leaves the pair to be looked at again); else the counterpart is read and appliance.sync.merge decides per
-    field; writes go out with `update_item`, and the read-back values become the new bases (in
-    one transaction with the events and conflicts). Our own writes thus match their bases on
-    the next look and never echo; when mapped values already agree nothing is written.
+    done too, so a crash before them leaves the pair to be looked at again); else
+    appliance.sync.pairs brings the pair up to date: the counterpart is read and
+    appliance.sync.merge decides per field; writes go out with `update_item`, and the read-back
+    values become the new bases (in one transaction with the events and conflicts). Our own
+    writes thus match their bases on the next look and never echo; when mapped values already
+    agree nothing is written.
   - the item's type merges like a field (appliance.sync.item_types): a type changed on one
     side changes the other's mapped type;
   - comments (when enabled) sync as linked pairs, edits and deletes included
@@ -43,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -57,14 +58,16 @@ from prometheus_client import Counter, Gauge
 
 from appliance.connectors.base import (ChangePage, Connector, ConnectorError, EgressDenied, Item, RemoteAuthError,
                                       RemoteNotFound)
+from appliance.db import jsonb
 from appliance.errors import TandemError
 from appliance.outbound import URGENT
-from appliance.sync import deletes, item_types, merge, parallel
+from appliance.sync import deletes, item_types, pairs, parallel
 from appliance.sync.attachments import sync_attachments
 from appliance.sync.comments import fresh_copies, has_news, sync_comments
 from appliance.sync.mapping import OTHER, SIDE_NAME, Directory, Mapper, uses_users
+from appliance.sync.progress import PollProgress
 from appliance.sync.spec import IntegrationSpec, TypeMapping
-from appliance.sync.store import ConflictRow, Event, Intent, Link, Store
+from appliance.sync.store import Event, Intent, Link, Store
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +81,6 @@ RATE_LIMIT_WAIT = Counter("sync_rate_limit_wait_seconds", "Time runs spent waiti
 RUNS = Counter("sync_runs", "Sync runs by outcome (ok, partial, failed).", [*LABELS, "status"])
 LAST_SUCCESS = Gauge("sync_last_success_timestamp_seconds", "When the last run that was not failed ended.",
                      LABELS, multiprocess_mode="max")
-# How far a poll has got, for dashboards and alerts on a backfill: remaining = expected - done.
-POLL_DONE = Gauge("sync_poll_items_done", "Changed items the poll under way has done (0 when none runs).",
-                  [*LABELS, "side"], multiprocess_mode="livesum")
-POLL_EXPECTED = Gauge("sync_poll_items_expected", "Changed items the poll under way holds, as the app counted them "
-                      "when it began (0 when none runs or the app did not say).", [*LABELS, "side"],
-                      multiprocess_mode="livesum")
 
 ConnectorFactory = Callable[[asyncpg.Record], Awaitable[Connector]]
 
@@ -102,36 +99,6 @@ class RunResult:
     api_calls: int = 0
     retries: int = 0
     rate_limit_wait_seconds: float = 0.0
-
-
-@dataclass
-class PollProgress:
-    """How far the poll of one side has got: its changed items done so far, and how many the
-    app counted when it began (None when it does not say). SyncJobs.record_progress writes it
-    to the run's row every few seconds, for the panel's progress bar and time left; the
-    POLL_DONE and POLL_EXPECTED gauges follow it. `labels`: the metrics' (tenant, integration)."""
-
-    side: str
-    labels: tuple[str, str]
-    started: float = field(default_factory=time.monotonic)
-    done: int = 0
-    total: int | None = None
-
-    def __post_init__(self) -> None:
-        self._done = POLL_DONE.labels(*self.labels, self.side)
-        self._expected = POLL_EXPECTED.labels(*self.labels, self.side)
-
-    def counted(self, total: int) -> None:
-        self.total = total
-        self._expected.set(total)
-
-    def one_done(self) -> None:
-        self.done += 1
-        self._done.inc()
-
-    def ended(self) -> None:
-        self._done.set(0)
-        self._expected.set(0)
 
 
 @dataclass
@@ -199,7 +166,7 @@ class Engine:
         if row is None:
             raise SyncRunFailed(f"integration {self.id} no longer exists")
         self.name = row["name"]
-        self.spec = IntegrationSpec.model_validate(_loads(row["spec"]))
+        self.spec = IntegrationSpec.model_validate(jsonb(row["spec"]))
         self.run_id = await self.store.start_run(trigger)
         self.counts = dict.fromkeys(("seen", "created", "updated", "comments", "comment_edits", "attachments",
                                      "conflicts", "errors"), 0)
@@ -498,7 +465,7 @@ class Engine:
             return      # nothing since the last sync (our own write included)
         if not force and await self._quiet(link, side, item):
             return
-        if (counterpart := await self._merge(link, side, item)) is not None:
+        if (counterpart := await pairs.merge_pair(self, link, side, item)) is not None:
             await self._sync_related(link, {side: item, OTHER[side]: counterpart})
 
     async def _quiet(self, link: Link, side: str, item: Item) -> bool:
@@ -562,7 +529,7 @@ class Engine:
                   f"{item.key} created {created.key} on side {SIDE_NAME[other]}"),
             recovered=recovered, comment_sources=() if recovered else fresh_copies(self.spec, side, item))
         self.counts["created"] += 1
-        if recovered and not await self._merge(link, side, item):
+        if recovered and not await pairs.merge_pair(self, link, side, item):
             return None
         created.comments = None if recovered else []    # new: no comments but those synced now
         await self._sync_related(link, {side: item, other: created}, fresh=not recovered, intents=comment_intents)
@@ -579,7 +546,7 @@ class Engine:
                                 Event("linked", f"{source_side}_to_{side}", source.key, (),
                                       f"{source.key} linked to {counterpart.key} (found by its sync marker)"),
                                 recovered=True)
-        return link if await self._merge(link, source_side, source) else None
+        return link if await pairs.merge_pair(self, link, source_side, source) else None
 
     async def _link(self, intent, items: dict[str, Item], event: Event, *, recovered: bool = False,
                     comment_sources: Sequence[tuple[str, str]] = ()) -> tuple[Link, list[Intent]]:
@@ -610,99 +577,6 @@ class Engine:
         except RemoteNotFound:
             return None
 
-    async def _merge(self, link: Link, side: str, item: Item) -> Item | None:
-        """Merge the pair; returns the counterpart as read, None if it is gone (delete policy)."""
-        other = OTHER[side]
-        counterpart = await self._counterpart(link, side)
-        if counterpart is None:
-            await deletes.counterpart_gone(self, link, side, item)
-            return None
-        items = {side: item, other: counterpart}
-        a_item, b_item = items["a"], items["b"]
-        decisions, changes, applied = await self._plan(link, a_item, b_item)
-        written: dict[str, Item] = {}
-        for to in ("a", "b"):
-            if changes[to]:
-                s = self._side_map[to]
-                written[to] = await self._call(to, lambda c, s=s, to=to: c.update_item(
-                    s.container, link.item_id(to), changes[to]))
-        read_back = {k: self._read(k, v) for k, v in written.items()}
-        base_a, base_b = merge.new_bases(decisions, link.base_a, link.base_b, read_back.get("a"), read_back.get("b"))
-        events, conflicts = [], []
-        for direction, action in (("a_to_b", merge.A_TO_B), ("b_to_a", merge.B_TO_A)):
-            moved = [d for d in decisions if d.action == action]
-            if moved:
-                source = a_item if direction == "a_to_b" else b_item
-                events.append(Event("updated", direction, source.key, [d.name for d in moved],
-                                    "; ".join(f"{d.name}: {d.reason}" for d in moved)))
-        for d in decisions:
-            if d.mapping is item_types.TYPE and d.action in (merge.ACK_A, merge.ACK_B):
-                events.append(Event("type_unmapped", "", a_item.key, [d.name], d.reason))
-            if d.action == merge.CONFLICT:
-                conflicts.append(ConflictRow(d.name, d.a_value, d.b_value, d.base_a))
-                events.append(Event("conflict", "", a_item.key, [d.name], d.reason))
-            elif d.writes and d.reason.startswith("changed on both sides; policy"):
-                winner = "a" if d.action == merge.A_TO_B else "b"
-                conflicts.append(ConflictRow(d.name, d.a_value, d.b_value, d.base_a, "resolved",
-                                             self.spec.conflict_policy, d.a_value if winner == "a" else d.b_value))
-        held = [c for c in conflicts if c.state == "open"]
-        self.counts["conflicts"] += len(held)
-        if written:
-            self.counts["updated"] += 1
-        times = (written["a"].updated_at if "a" in written else a_item.updated_at,
-                 written["b"].updated_at if "b" in written else b_item.updated_at)
-        # NULL update times until comments and attachments are done (see _link).
-        await self.store.save_link(
-            link, base_a, base_b, *((None, None) if self._has_related() else times),
-            "conflict" if held else "active", self.run_id, events, conflicts, applied)
-        link.a_updated_at, link.b_updated_at = times
-        return counterpart
-
-    async def _plan(self, link: Link, a_item: Item, b_item: Item
-                    ) -> tuple[list[merge.Decision], dict[str, dict[str, Any]], list[int]]:
-        """The merge's decisions for a pair, the field changes to write per side, and the ids of
-        the person-resolved conflicts they apply."""
-        cur = {"a": self._read("a", a_item), "b": self._read("b", b_item)}
-        resolutions, chosen, applied = {}, {}, []
-        for r in await self.store.resolutions(link):
-            resolutions[r["field"]] = "a" if r["resolution"] == "value" else r["resolution"]
-            if r["resolution"] == "value":
-                chosen[r["field"]] = _loads(r["resolved_value"])
-            applied.append(r["id"])
-        for name, value in chosen.items():
-            cur["a"][name] = value      # a person's own value: written to A, then flows to B
-        decisions = merge.decide(self.spec.field_mappings, cur["a"], cur["b"], link.base_a, link.base_b,
-                                 policy=self.spec.conflict_policy, translate=self.mapper.translate,
-                                 a_updated=a_item.updated_at, b_updated=b_item.updated_at,
-                                 resolutions=resolutions)
-        typed = item_types.decide(self.mapper, link.base_a, link.base_b, cur["a"][item_types.NAME],
-                                  cur["b"][item_types.NAME], policy=self.spec.conflict_policy, a_item=a_item,
-                                  b_item=b_item, resolution=resolutions.get(item_types.NAME))
-        decisions.append(typed)
-        final = item_types.final_values(self.mapper, typed, chosen.get(item_types.NAME))
-        tms = {s: item_types.mapping_of(self.mapper, s, final[s]) for s in ("a", "b")}
-        fallback = self.mapper.type_mapping("a", a_item) or self.mapper.type_mapping("b", b_item)
-        changes: dict[str, dict[str, Any]] = {"a": {}, "b": {}}
-        for d in decisions:
-            if d is typed:
-                continue
-            if d.name in chosen:
-                field_a = d.mapping.a_field
-                changes["a"][field_a] = self.mapper.write_value("a", field_a, chosen[d.name], tms["a"] or fallback)
-            if d.writes:
-                to = "b" if d.action == merge.A_TO_B else "a"
-                source_value = d.a_value if to == "b" else d.b_value
-                target_field = self.mapper.field_of(d.mapping, to)
-                # The target's current value: what of it already maps stays (Mapper.translate).
-                value = self.mapper.translate(d.mapping, source_value, OTHER[to],
-                                              current=d.a_value if to == "a" else d.b_value)
-                changes[to][target_field] = self.mapper.write_value(to, target_field, value, tms[to] or fallback)
-        for side, item in (("a", a_item), ("b", b_item)):
-            if final[side] != item_types.value(self.mapper, side, item):
-                changes[side].update(item_types.writes(self.mapper, side, item, final[side],
-                                                       changes[side].get("labels")))
-        return decisions, changes, applied
-
     def _read(self, side: str, item: Item) -> dict[str, Any]:
         """The comparable values the merge sees: the mapped fields and the item's type."""
         return {**self.mapper.read(side, item), item_types.NAME: item_types.value(self.mapper, side, item)}
@@ -721,7 +595,3 @@ class Engine:
         self.counts["attachments"] = await sync_attachments(self, link) + self.counts["attachments"]
         if self._has_related():
             await self.store.set_link_times(link)
-
-
-def _loads(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value

@@ -20,8 +20,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from appliance.sync import merge
-from appliance.sync.engine import Engine, SyncRunFailed, _loads
+from appliance.db import jsonb
+from appliance.sync import merge, pairs
+from appliance.sync.engine import Engine, SyncRunFailed
 from appliance.sync.mapping import OTHER
 from appliance.sync.spec import IntegrationSpec
 
@@ -32,7 +33,7 @@ async def preview(engine: Engine, limit: int = 100, spec: IntegrationSpec | None
     row = await engine.store.integration()
     if row is None:
         raise SyncRunFailed(f"integration {engine.id} no longer exists")
-    engine.spec = spec or IntegrationSpec.model_validate(_loads(row["spec"]))
+    engine.spec = spec or IntegrationSpec.model_validate(jsonb(row["spec"]))
     engine.started_at = {}
     sides = await engine._sides()
     await engine._load_directories()
@@ -81,7 +82,7 @@ async def preview(engine: Engine, limit: int = 100, spec: IntegrationSpec | None
                 counterpart = await engine._call(other, lambda c: c.get_item(
                     sides[other].container, link.item_id(other), comments=False, attachments=False))
                 items = {side: item, other: counterpart}
-                decisions, changes, _ = await engine._plan(link, items["a"], items["b"])
+                decisions, changes, _ = await pairs.plan(engine, link, items["a"], items["b"])
                 for to in ("a", "b"):
                     if changes[to]:
                         action = merge.A_TO_B if to == "b" else merge.B_TO_A

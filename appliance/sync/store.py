@@ -17,15 +17,12 @@ from typing import Any
 
 import asyncpg
 
+from appliance.db import jsonb
 from appliance.identifiers import quote_ident
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
-
-
-def _loads(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 @dataclass
@@ -51,7 +48,7 @@ class Link:
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Link:
         return cls(id=row["id"], a_id=row["a_id"], b_id=row["b_id"], a_key=row["a_key"], b_key=row["b_key"],
-                   marker=row["marker"], base_a=_loads(row["base_a"]), base_b=_loads(row["base_b"]),
+                   marker=row["marker"], base_a=jsonb(row["base_a"]), base_b=jsonb(row["base_b"]),
                    a_updated_at=row["a_updated_at"], b_updated_at=row["b_updated_at"], state=row["state"])
 
 
@@ -266,7 +263,7 @@ class Store:
             run_id, *_event_args(event), [side for side, _ in comment_sources],
             [source_id for _, source_id in comment_sources], markers)
         link = Link.from_row(row)
-        made = _loads(row["comment_intents"])
+        made = jsonb(row["comment_intents"])
         return link, [Intent(id=made[marker], marker=marker, kind="comment", source_side=side, source_id=source_id,
                              parent_link_id=link.id, state="pending")
                       for (side, source_id), marker in zip(comment_sources, markers)]

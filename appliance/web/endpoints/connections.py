@@ -36,7 +36,8 @@ from yarl import URL
 from appliance import audit, secrets
 from appliance.connectors.base import Connector, ConnectorError, EgressDenied, RemoteAuthError, RetriableRemoteError
 from appliance.outbound import OutboundClient, RetryPolicy
-from appliance.sync.connections import CredentialUnusable, connector_for, host_of, jsonb
+from appliance.db import jsonb
+from appliance.sync.connections import CredentialUnusable, connector_for, host_of
 from appliance.web.api import (API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed, decode_cursor,
                                omittable)
 from appliance.web.keys import CONFIG, MASTER_KEY

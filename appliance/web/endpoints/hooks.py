@@ -17,7 +17,8 @@ from aiohttp import web
 from pydantic import Field
 
 from appliance.connectors.jira_webhooks import SECRET_HEADER as JIRA_SECRET_HEADER
-from appliance.sync.connections import jsonb, webhook_reader
+from appliance.db import jsonb
+from appliance.sync.connections import webhook_reader
 from appliance.sync.spec import IntegrationSpec
 from appliance.web.api import API, ApiError, ApiModel, Context
 from appliance.web.endpoints.integrations import HOOKS, MAX_ITEM_ID, Side, enqueue_item
