@@ -109,12 +109,13 @@ class SyncJobs:
             if not engine.busy or counts is None or run_id is None:
                 continue
             poll = getattr(engine, "polling", None)
-            where = (poll.side, time.monotonic() - poll.started, poll.done, poll.total) if poll else (None,) * 4
+            where = ((poll.side, time.monotonic() - poll.started, poll.done, poll.total, poll.rate()) if poll
+                     else (None,) * 5)
             await self.pool.execute(
                 f"UPDATE {self.s}.runs SET items_seen = $2, items_created = $3, items_updated = $4, "
                 "comments_created = $5, attachments_created = $6, conflicts = $7, errors = $8, poll_side = $9, "
                 "poll_started_at = now() - make_interval(secs => $10), poll_items_done = $11, "
-                "poll_items_total = $12 WHERE id = $1 AND status = 'running'", run_id,
+                "poll_items_total = $12, poll_items_per_second = $13 WHERE id = $1 AND status = 'running'", run_id,
                 *(counts.get(k, 0) for k in ("seen", "created", "updated", "comments", "attachments", "conflicts",
                                              "errors")), *where)
 

@@ -5,11 +5,17 @@ and the time left), and followed by two gauges for dashboards and alerts."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
 
 LABELS = ("tenant", "integration", "side")
+#: The time left is reckoned at the rate of about the last RATE_WINDOW seconds (of the whole poll
+#: while it is younger): it follows a change of pace (a rate limit that starts to bite, a budget
+#: raised, an app slow in business hours) within minutes, where a long backfill's average would
+#: take hours to.
+RATE_WINDOW = 120.0
 # How far a poll has got, for dashboards and alerts on a backfill: remaining = expected - done.
 POLL_DONE = Gauge("sync_poll_items_done", "Changed items the poll under way has done (0 when none runs).",
                   LABELS, multiprocess_mode="livesum")
@@ -30,6 +36,7 @@ class PollProgress:
     started: float = field(default_factory=time.monotonic)
     done: int = 0
     total: int | None = None
+    marks: deque[tuple[float, int]] = field(default_factory=deque)     # (when, done), see rate
 
     def __post_init__(self) -> None:
         self._done = POLL_DONE.labels(*self.labels, self.side)
@@ -42,6 +49,20 @@ class PollProgress:
     def one_done(self) -> None:
         self.done += 1
         self._done.inc()
+
+    def rate(self, now: float | None = None) -> float | None:
+        """Items done per second over about the last RATE_WINDOW seconds (since the start while
+        the poll is younger); None when no time has passed. Each call marks the moment: the
+        window reaches back to the last mark at least RATE_WINDOW old (SyncJobs calls this
+        every few seconds, so the marks stay few)."""
+        now = time.monotonic() if now is None else now
+        if not self.marks:
+            self.marks.append((self.started, 0))
+        self.marks.append((now, self.done))
+        while len(self.marks) > 2 and self.marks[1][0] <= now - RATE_WINDOW:
+            self.marks.popleft()
+        since, done = self.marks[0]
+        return (self.done - done) / (now - since) if now > since else None
 
     def ended(self) -> None:
         self._done.set(0)

@@ -134,7 +134,7 @@ class Store:
             "items_updated = $5, comments_created = $6, conflicts = $7, errors = $8, api_calls = $9, "
             "retries = $10, rate_limit_wait_seconds = $11, duration_seconds = $12, error = $13, "
             "attachments_created = $14, poll_side = NULL, poll_started_at = NULL, poll_items_done = NULL, "
-            "poll_items_total = NULL WHERE id = $1"),
+            "poll_items_total = NULL, poll_items_per_second = NULL WHERE id = $1"),
             run_id, status, counts["seen"], counts["created"], counts["updated"], counts["comments"],
             counts["conflicts"], counts["errors"], api_calls, retries, rate_limit_wait, duration, error,
             counts["attachments"])

@@ -35,7 +35,8 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from appliance import audit
-from appliance.sync.connections import check_spec, jsonb
+from appliance.db import jsonb
+from appliance.sync.connections import check_spec
 from appliance.sync.spec import IntegrationSpec
 from appliance.web.api import (API, ApiError, ApiModel, Context, Page, PageQuery, ValidationFailed, decode_cursor,
                                omittable)
@@ -94,10 +95,11 @@ class RunProgress(ApiModel):
         description="About how many changed items this side's poll holds: what the app counted when the poll began "
                     "(never below items_done; items changed meanwhile are looked at too). Null when the app does "
                     "not say: the poll fitted one page, or GitLab matched more than 10,000 issues.")
-    items_per_second: float | None = Field(description="Items done per second since the poll began; null in its "
-                                                       "first seconds.")
+    items_per_second: float | None = Field(description="Items done per second over about the last two minutes (since "
+                                                       "the poll began, while it is younger); null in its first "
+                                                       "seconds.")
     seconds_left: float | None = Field(
-        description="Time left for this side's poll at its rate so far; null without a total, or before "
+        description="Time left for this side's poll at that rate; null without a total, or before "
                     f"{ETA_AFTER_SECONDS:g} s and {ETA_AFTER_ITEMS} items.")
 
     @classmethod
@@ -108,10 +110,10 @@ class RunProgress(ApiModel):
         done, total = row["poll_items_done"], row["poll_items_total"]
         total = None if total is None else max(total, done)
         elapsed = (row["as_of"] - row["poll_started_at"]).total_seconds()
-        rate = done / elapsed if elapsed >= ETA_AFTER_SECONDS and done >= ETA_AFTER_ITEMS else None
+        rate = row["poll_items_per_second"] if elapsed >= ETA_AFTER_SECONDS and done >= ETA_AFTER_ITEMS else None
         return cls(side=row["poll_side"], started_at=row["poll_started_at"], items_done=done, items_total=total,
                    items_per_second=None if rate is None else round(rate, 2),
-                   seconds_left=None if rate is None or total is None else round((total - done) / rate, 1))
+                   seconds_left=None if not rate or total is None else round((total - done) / rate, 1))
 
 
 class RunOut(ApiModel):
@@ -247,7 +249,8 @@ class Retry(ApiModel):
 _COLUMNS = "id, name, enabled, paused, spec::text AS spec, webhook_secret, created_at, updated_at"
 RUN_COLUMNS = ("id, trigger, status, started_at, finished_at, duration_seconds, items_seen, items_created, "
                "items_updated, comments_created, conflicts, errors, api_calls, retries, rate_limit_wait_seconds, "
-               "error, poll_side, poll_started_at, poll_items_done, poll_items_total, now() AS as_of")
+               "error, poll_side, poll_started_at, poll_items_done, poll_items_total, poll_items_per_second, "
+               "now() AS as_of")
 
 
 def _missing(integration_id: int) -> ApiError:

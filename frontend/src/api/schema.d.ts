@@ -2300,7 +2300,7 @@ export interface components {
             items_done: number;
             /**
              * Items Per Second
-             * @description Items done per second since the poll began; null in its first seconds.
+             * @description Items done per second over about the last two minutes (since the poll began, while it is younger); null in its first seconds.
              */
             items_per_second: number | null;
             /**
@@ -2310,7 +2310,7 @@ export interface components {
             items_total: number | null;
             /**
              * Seconds Left
-             * @description Time left for this side's poll at its rate so far; null without a total, or before 5 s and 10 items.
+             * @description Time left for this side's poll at that rate; null without a total, or before 5 s and 10 items.
              */
             seconds_left: number | null;
             /**
