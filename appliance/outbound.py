@@ -13,6 +13,8 @@ connection with `client.for_connection(connection_id, base_url, auth_headers)`. 
   the apps' rate-limit headers (X-RateLimit-*/RateLimit-*: Remaining + Reset);
 - a request budget (token bucket) per (host, credential fingerprint), shared by every
   ConnectionHttp of the tenant, which also holds everyone back while a server-asked wait runs;
+  its tokens go to urgent work first (URGENT), then round robin between flows (FLOW: the sync
+  engine's integrations), so one integration's backfill does not starve the others;
 - per-connection stats (api_calls, retries, waits, by endpoint) for run stats and metrics.
 
 Never logs a response body, a query string, a header value or a credential.
@@ -39,7 +41,7 @@ import re
 import ssl
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -235,20 +237,35 @@ class RetryPolicy:
 #: inherit it.
 URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("outbound_urgent", default=False)
 
+#: Whose work a request is for (the sync engine sets its integration's id around its runs).
+#: Callers queued for a budget are served one flow after another, round robin: one
+#: integration's backfill, which keeps a budget's queue full for hours, then takes only its
+#: share of a credential that other integrations share, not nearly all of it. Tasks started
+#: inside inherit it.
+FLOW: contextvars.ContextVar[Hashable] = contextvars.ContextVar("outbound_flow", default=None)
+
+
+_NOBODY = object()
+
 
 class _Turns:
-    """A lock handed over in order of arrival, urgent callers first."""
+    """A lock handed over to urgent callers first, in order of arrival; then to the others,
+    one flow after another (round robin), each flow's callers in order of arrival."""
 
     def __init__(self) -> None:
         self._held = False
-        self._queues: tuple[deque[asyncio.Future], deque[asyncio.Future]] = (deque(), deque())
+        self._urgent: deque[asyncio.Future] = deque()
+        self._flows: dict[Hashable, deque[asyncio.Future]] = {}    # in the order of their next turn
+        self._last: object = _NOBODY       # the flow the lock last went to (not urgent)
 
-    async def acquire(self, urgent: bool) -> None:
+    async def acquire(self, urgent: bool, flow: Hashable = None) -> None:
         if not self._held:
             self._held = True
+            if not urgent:
+                self._last = flow
             return
         turn = asyncio.get_running_loop().create_future()
-        queue = self._queues[0 if urgent else 1]
+        queue = self._urgent if urgent else self._flows.setdefault(flow, deque())
         queue.append(turn)
         try:
             await turn
@@ -261,20 +278,38 @@ class _Turns:
             raise
 
     def release(self) -> None:
-        for queue in self._queues:
+        turn = self._next()
+        if turn is None:
+            self._held = False
+        else:
+            turn.set_result(None)       # the lock passes on, still held
+
+    def _next(self) -> asyncio.Future | None:
+        while self._urgent:
+            turn = self._urgent.popleft()
+            if not turn.done():
+                return turn
+        while self._flows:
+            flow = next(iter(self._flows))
+            queue = self._flows.pop(flow)
+            if flow == self._last and self._flows:
+                self._flows[flow] = queue       # it just had a turn: the others' come first
+                continue
             while queue:
                 turn = queue.popleft()
                 if not turn.done():
-                    turn.set_result(None)       # the lock passes on, still held
-                    return
-        self._held = False
+                    if queue:
+                        self._flows[flow] = queue      # its next turn comes after the others'
+                    self._last = flow
+                    return turn
+        return None
 
 
 class Budget:
     """A token bucket: `rate` requests per second with bursts of `burst`, plus a pause that holds
     every caller until a server-announced reset (429 Retry-After, Remaining: 0). Shared by all
-    connections with the same (host, credential). Callers get tokens in arrival order, urgent
-    ones (URGENT) first."""
+    connections with the same (host, credential). Urgent callers (URGENT) get tokens first, in
+    order of arrival; the others one flow (FLOW) after another, in order of arrival within each."""
 
     def __init__(self, rate: float, burst: int):
         self.rate = rate
@@ -287,10 +322,10 @@ class Budget:
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    async def acquire(self, urgent: bool = False) -> tuple[float, float]:
+    async def acquire(self, urgent: bool = False, flow: Hashable = None) -> tuple[float, float]:
         """Take one token; returns (seconds waited for the budget, seconds waited for a pause)."""
         budget_wait = pause_wait = 0.0
-        await self._turns.acquire(urgent)
+        await self._turns.acquire(urgent, flow)
         try:
             while True:
                 now = time.monotonic()
@@ -615,7 +650,7 @@ class ConnectionHttp:
     async def _attempt(self, method, url, params, json, data, headers, endpoint, streaming):
         """One request, following redirects within the allow-list. Returns the ClientResponse,
         or (RetriableRemoteError, sent) for a transport failure."""
-        budget_wait, pause_wait = await self.budget.acquire(URGENT.get())
+        budget_wait, pause_wait = await self.budget.acquire(URGENT.get(), FLOW.get())
         self.stats.budget_wait_seconds += budget_wait
         self.stats.rate_limit_wait_seconds += pause_wait
         send_headers = CIMultiDict(headers or {})

@@ -60,7 +60,7 @@ from appliance.connectors.base import (ChangePage, Connector, ConnectorError, Eg
                                       RemoteNotFound)
 from appliance.db import jsonb
 from appliance.errors import TandemError
-from appliance.outbound import URGENT
+from appliance.outbound import FLOW, URGENT
 from appliance.sync import deletes, item_types, pairs, parallel
 from appliance.sync.attachments import sync_attachments
 from appliance.sync.comments import fresh_copies, has_news, sync_comments
@@ -147,9 +147,15 @@ class Engine:
         "reconcile" a full pass that also re-compares every active pair, whatever the polls
         saw (heals changes a poll missed, e.g. behind a clock skew larger than the overlap). Runs of one
         engine never overlap. Returns the run's result; raises SyncRunFailed when the run
-        stopped early (after recording the run and its error)."""
+        stopped early (after recording the run and its error). Its requests are this
+        integration's flow (appliance.outbound.FLOW) in the apps' budgets, which it shares
+        round robin with the tenant's other integrations."""
         async with self._lock:
-            return await self._run_once(trigger)
+            flow = FLOW.set(("integration", self.id))
+            try:
+                return await self._run_once(trigger)
+            finally:
+                FLOW.reset(flow)
 
     @property
     def busy(self) -> bool:

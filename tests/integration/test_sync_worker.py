@@ -257,3 +257,49 @@ async def test_at_the_default_budget_a_webhook_deliverys_requests_go_ahead_of_th
         # 8, each of them would wait about 0.8 s.
         assert lag < 1.8, f"the delivery took {lag:.2f} s"
         await wait_until(lambda: len(w.project.issues) == 1 + 60, timeout=30)
+
+
+async def test_a_backfill_takes_only_its_share_of_a_budget_other_integrations_share(config, key, tenant_pool):
+    """Two integrations through the same Jira and GitLab credentials, so one budget per app (5
+    requests a second here). While one backfills, keeping 8 creates queued, an edit the other's
+    next run finds (no webhook: its poll) reaches GitLab in about the time its own requests
+    take: its requests go every other turn, not behind the backfill's 8 (1.6 s each)."""
+    pool = tenant_pool
+    jira = JiraEmulator("server")
+    gl = GitLabFake()
+    alice = gl.add_user("alice")
+    widgets, board = gl.add_project("acme/widgets", owner=alice), gl.add_project("acme/board", owner=alice)
+    bulk_project, live_project = jira.projects["PROJ"], jira.add_project("LIVE", "Live")
+    async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
+            OutboundClient(config, [], tenant="acme", rate=5, burst=5) as outbound:
+        ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
+                                                "gitlab": (gl_url, {"token": gl.add_token(alice)})})
+        linked = jira.new_issue(jira.bob, live_project, {"summary": "Live one", "issuetype": "10002"})
+        live = await pool.fetchval(
+            "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('live', true, $1) RETURNING id",
+            title_sync(ids, live_project.id, str(board.id), "all"))
+        scheduler, jobs, running = await start_jobs(pool, key, outbound)
+        try:
+            await wait_until(lambda: len(board.issues) == 1)
+            await wait_until(lambda: live in jobs.engines and not jobs.engines[live].busy)
+            for n in range(80):
+                jira.new_issue(jira.bob, bulk_project, {"summary": f"Backlog {n}", "issuetype": "10002"})
+            await asyncio.sleep(1.2)        # the budget's burst refills
+            await pool.execute("INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('bulk', true, $1)",
+                               title_sync(ids, bulk_project.id, str(widgets.id), "all"))
+            await wait_until(lambda: len(widgets.issues) >= 12, timeout=20)     # the burst is spent
+            jira.change(linked, jira.bob, {"summary": "Live one, renamed"})
+            asked = asyncio.get_running_loop().time()
+            await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now() WHERE id = $1", live)
+            counterpart = board.issues[min(board.issues)]
+            await wait_until(lambda: counterpart.title == "Live one, renamed", timeout=20)
+            lag = asyncio.get_running_loop().time() - asked
+            assert len(widgets.issues) < 80, "the edit waited for the backfill"
+            # 0.5 s for the worker to take the request; GitLab: the counterpart read and the
+            # update, each about 0.2 s by turns (1.6 s each behind the backfill's 8).
+            assert lag < 2.2, f"the other integration's edit took {lag:.2f} s"
+            await wait_until(lambda: len(widgets.issues) == 80, timeout=40)
+        finally:
+            await jobs.stop()
+            await scheduler.stop(1)
+            await running

@@ -459,27 +459,69 @@ async def test_a_caller_cancelled_in_the_queue_or_holding_the_turn_does_not_stop
                                           asyncio.CancelledError, type(None)]
 
 
-async def test_requests_made_while_urgent_is_set_ask_the_budget_for_urgent_tokens(fake, client):
-    from appliance.outbound import URGENT
+async def test_requests_ask_the_budget_as_urgent_and_for_the_flow_their_task_set(fake, client):
+    from appliance.outbound import FLOW, URGENT
     http = client.for_connection("c", fake.url, AUTH)
-    asked: list[bool] = []
+    asked: list[tuple[bool, object]] = []
     real = http.budget.acquire
 
-    async def acquire(urgent: bool = False):
-        asked.append(urgent)
-        return await real(urgent)
+    async def acquire(urgent: bool = False, flow=None):
+        asked.append((urgent, flow))
+        return await real(urgent, flow)
 
     http.budget.acquire = acquire
     await http.request("GET", "/items/1")
 
     async def live() -> None:
         URGENT.set(True)
+        FLOW.set("integration 7")
         await http.request("GET", "/items/2")
-        await asyncio.create_task(http.request("GET", "/items/3"))     # tasks started inside inherit it
+        await asyncio.create_task(http.request("GET", "/items/3"))     # tasks started inside inherit them
 
     await asyncio.create_task(live())
-    await http.request("GET", "/items/4")       # the task's setting stayed in the task
-    assert asked == [False, True, True, False]
+    await http.request("GET", "/items/4")       # the task's settings stayed in the task
+    assert asked == [(False, None), (True, "integration 7"), (True, "integration 7"), (False, None)]
+
+
+async def test_queued_callers_are_served_one_flow_after_another():
+    """A backfill's eight queued requests and another integration's two: the other's go every
+    other turn, not after all eight (and not ahead of urgent ones)."""
+    budget = Budget(rate=50, burst=1)
+    order: list[str] = []
+
+    async def take(name: str, flow: str, urgent: bool = False) -> None:
+        await budget.acquire(urgent, flow)
+        order.append(name)
+
+    bulk = [asyncio.create_task(take(f"bulk{n}", "backfill")) for n in range(8)]
+    await asyncio.sleep(0.005)          # bulk0 took the burst; bulk1 holds the turn; six queue
+    live = [asyncio.create_task(take(f"live{n}", "live")) for n in range(2)]
+    await asyncio.sleep(0)
+    hook = asyncio.create_task(take("hook", "live", urgent=True))
+    await asyncio.gather(*bulk, *live, hook)
+    # bulk1 holds the turn (it waits for the next token), then urgent first, then the flows by turns.
+    assert order == ["bulk0", "bulk1", "hook", "live0", "bulk2", "live1", "bulk3", "bulk4", "bulk5", "bulk6",
+                     "bulk7"]
+
+
+async def test_a_flow_whose_callers_were_all_cancelled_loses_no_other_turn():
+    budget = Budget(rate=50, burst=1)
+    order: list[str] = []
+
+    async def take(name: str, flow: str) -> None:
+        await budget.acquire(False, flow)
+        order.append(name)
+
+    first = [asyncio.create_task(take(f"a{n}", "a")) for n in range(3)]
+    await asyncio.sleep(0.005)
+    gone = [asyncio.create_task(take(f"b{n}", "b")) for n in range(2)]
+    last = asyncio.create_task(take("c0", "c"))
+    await asyncio.sleep(0)
+    for task in gone:
+        task.cancel()
+    results = await asyncio.gather(*first, *gone, last, return_exceptions=True)
+    assert order == ["a0", "a1", "c0", "a2"]
+    assert [type(r) for r in results].count(asyncio.CancelledError) == 2
 
 
 @pytest.mark.parametrize("base", ["https://jira.example.com", "https://jira.example.com/", "https://h.example/jira/",
