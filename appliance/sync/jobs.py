@@ -103,7 +103,7 @@ class SyncJobs:
         panel shows a backfill's progress and the time left. Called on every refresh
         (REFRESH_SECONDS). A run that ended meanwhile keeps its final counts: only rows still
         'running' are touched. The poll's start is written on the database's clock (now() less
-        the time polled), which the API reads the time left against."""
+        the time polled), against which the API tells the poll's age."""
         for engine in self.engines.values():
             counts, run_id = getattr(engine, "counts", None), getattr(engine, "run_id", None)
             if not engine.busy or counts is None or run_id is None:

@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Gauge
 
-LABELS = ("tenant", "integration", "side")
 #: The time left is reckoned at the rate of about the last RATE_WINDOW seconds (of the whole poll
 #: while it is younger): it follows a change of pace (a rate limit that starts to bite, a budget
 #: raised, an app slow in business hours) within minutes, where a long backfill's average would
 #: take hours to.
 RATE_WINDOW = 120.0
+
 # How far a poll has got, for dashboards and alerts on a backfill: remaining = expected - done.
+LABELS = ("tenant", "integration", "side")
 POLL_DONE = Gauge("sync_poll_items_done", "Changed items the poll under way has done (0 when none runs).",
                   LABELS, multiprocess_mode="livesum")
 POLL_EXPECTED = Gauge("sync_poll_items_expected", "Changed items the poll under way holds, as the app counted them "
