@@ -60,6 +60,7 @@ class SyncJobs:
         self.jobs: dict[int, tuple[str, datetime]] = {}     # integration id -> (job name, updated_at)
         self.engines: dict[int, Engine] = {}
         self.webhook_tasks: dict[int, asyncio.Task] = {}
+        self.asked: dict[int, int] = {}     # integration id -> newest delivery its busy engine was asked to take
         self.stopping = False
 
     async def connector(self, row: asyncpg.Record) -> Connector:
@@ -143,7 +144,11 @@ class SyncJobs:
             if engine is None:
                 continue
             if engine.busy and trigger == "webhook":
-                engine.ask_for_deliveries()     # the run going on takes them, alongside its poll page
+                # The run going on takes them, alongside its poll page: asked once per new
+                # delivery, as those the page holds back are taken when it ends without asking.
+                if pending[iid] > self.asked.get(iid, 0):
+                    self.asked[iid] = pending[iid]
+                    engine.ask_for_deliveries()
                 continue
             task = self.webhook_tasks.get(iid)
             if task is not None and not task.done():

@@ -491,11 +491,13 @@ class Store:
             "AND enabled AND NOT paused RETURNING id"))
         return [r["id"] for r in rows]
 
-    async def integrations_with_deliveries(self) -> list[int]:
-        """Ids of every integration of the tenant with unprocessed webhook deliveries."""
+    async def integrations_with_deliveries(self) -> dict[int, int]:
+        """Every integration of the tenant with unprocessed webhook deliveries -> the id of the
+        newest of them."""
         rows = await self.pool.fetch(self._q(
-            "SELECT DISTINCT integration_id FROM {s}.webhook_deliveries WHERE processed_at IS NULL"))
-        return [r["integration_id"] for r in rows]
+            "SELECT integration_id, max(id) AS newest FROM {s}.webhook_deliveries WHERE processed_at IS NULL "
+            "GROUP BY integration_id"))
+        return {r["integration_id"]: r["newest"] for r in rows}
 
     async def delivered(self, ids: Sequence[int]) -> None:
         await self.pool.execute(self._q(

@@ -303,3 +303,33 @@ async def test_a_backfill_takes_only_its_share_of_a_budget_other_integrations_sh
             await jobs.stop()
             await scheduler.stop(1)
             await running
+
+
+async def test_a_busy_engine_is_asked_once_per_new_delivery(config, key, tenant_pool):
+    """Deliveries a poll page holds back stay pending until the page ends; asking the engine
+    again every half second would only make it read them again. A new delivery asks again."""
+    pool = tenant_pool
+    ids = await add_connections(pool, key, {"jira": ("https://jira.example", {"token": "t"}),
+                                            "gitlab": ("https://gitlab.example", {"token": "t"})})
+    integration = await pool.fetchval(
+        "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('sync', true, $1) RETURNING id",
+        title_sync(ids, "10000", "1", "all"))
+    asked: list[int] = []
+    busy = SimpleNamespace(busy=True, ask_for_deliveries=lambda: asked.append(1))
+    async with OutboundClient(config, [], tenant="acme") as outbound:
+        jobs = SyncJobs(pool, Scheduler(pool, "acme"), schema="t_acme", tenant="acme", key=key, outbound=outbound)
+        jobs.engines[integration] = busy
+
+        async def deliver_and_check(deliveries: int, checks: int) -> None:
+            for _ in range(deliveries):
+                await pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
+                                   "VALUES ($1, 'a', '10001')", integration)
+            for _ in range(checks):
+                await jobs._start_webhook_runs()
+
+        await deliver_and_check(2, 3)
+        assert len(asked) == 1
+        await deliver_and_check(1, 2)
+        assert len(asked) == 2
+        await deliver_and_check(0, 2)
+        assert len(asked) == 2 and jobs.webhook_tasks == {}
