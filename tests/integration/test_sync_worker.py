@@ -177,18 +177,17 @@ async def test_a_webhook_delivery_or_sync_now_runs_within_a_second(config, key, 
 
 
 @contextlib.asynccontextmanager
-async def backlog_behind_a_pair(config, key, pool, backlog: int):
-    """Jira and GitLab emulators, an integration (started by the sync jobs, webhooks included)
-    whose first run linked one issue ("Linked"), then `backlog` new Jira issues for the next run
-    to backfill. Yields what the tests use; `rename()` edits the linked issue in Jira and delivers
-    a webhook about it, `first` is its GitLab counterpart."""
+async def one_linked_pair(config, key, pool, **budget):
+    """Jira and GitLab emulators, their connections (`ids`), and an integration (run by the sync
+    jobs, webhooks included; `budget`: OutboundClient's rate and burst) whose first run linked
+    one Jira issue of PROJ (`linked`, "Linked") to GitLab's acme/widgets (`project`)."""
     jira = JiraEmulator("server")
     gl = GitLabFake()
     alice = gl.add_user("alice")
     project = gl.add_project("acme/widgets", owner=alice)
     proj = jira.projects["PROJ"]
     async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
-            OutboundClient(config, [], tenant="acme") as outbound:
+            OutboundClient(config, [], tenant="acme", **budget) as outbound:
         ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
                                                 "gitlab": (gl_url, {"token": gl.add_token(alice)})})
         linked = jira.new_issue(jira.bob, proj, {"summary": "Linked", "issuetype": "10002"})
@@ -199,22 +198,33 @@ async def backlog_behind_a_pair(config, key, pool, backlog: int):
         try:
             await wait_until(lambda: len(project.issues) == 1)          # the first run linked it
             await wait_until(lambda: integration in jobs.engines and not jobs.engines[integration].busy)
-            for n in range(backlog):
-                jira.new_issue(jira.bob, proj, {"summary": f"Backlog {n}", "issuetype": "10002"})
-
-            async def rename() -> float:
-                jira.change(linked, jira.bob, {"summary": "Linked, renamed"})
-                delivered = asyncio.get_running_loop().time()
-                await pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
-                                   "VALUES ($1, 'a', $2)", integration, linked.id)
-                return delivered
-
-            yield SimpleNamespace(gl=gl, project=project, outbound=outbound, jobs=jobs, integration=integration,
-                                  first=project.issues[min(project.issues)], rename=rename)
+            yield SimpleNamespace(jira=jira, gl=gl, alice=alice, project=project, ids=ids, outbound=outbound,
+                                  jobs=jobs, integration=integration, linked=linked,
+                                  first=project.issues[min(project.issues)])
         finally:
             await jobs.stop()
             await scheduler.stop(1)
             await running
+
+
+@contextlib.asynccontextmanager
+async def backlog_behind_a_pair(config, key, pool, backlog: int):
+    """one_linked_pair, then `backlog` new Jira issues of the same project for the next run to
+    backfill. `rename()` edits the linked issue in Jira and delivers a webhook about it; `first`
+    is its GitLab counterpart."""
+    async with one_linked_pair(config, key, pool) as w:
+        for n in range(backlog):
+            w.jira.new_issue(w.jira.bob, w.jira.projects["PROJ"], {"summary": f"Backlog {n}", "issuetype": "10002"})
+
+        async def rename() -> float:
+            w.jira.change(w.linked, w.jira.bob, {"summary": "Linked, renamed"})
+            delivered = asyncio.get_running_loop().time()
+            await pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
+                               "VALUES ($1, 'a', $2)", w.integration, w.linked.id)
+            return delivered
+
+        w.rename = rename
+        yield w
 
 
 async def test_a_webhook_delivery_during_a_backfill_page_is_taken_before_the_page_ends(config, key, tenant_pool):
@@ -265,44 +275,24 @@ async def test_a_backfill_takes_only_its_share_of_a_budget_other_integrations_sh
     next run finds (no webhook: its poll) reaches GitLab in about the time its own requests
     take: its requests go every other turn, not behind the backfill's 8 (1.6 s each)."""
     pool = tenant_pool
-    jira = JiraEmulator("server")
-    gl = GitLabFake()
-    alice = gl.add_user("alice")
-    widgets, board = gl.add_project("acme/widgets", owner=alice), gl.add_project("acme/board", owner=alice)
-    bulk_project, live_project = jira.projects["PROJ"], jira.add_project("LIVE", "Live")
-    async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
-            OutboundClient(config, [], tenant="acme", rate=5, burst=5) as outbound:
-        ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
-                                                "gitlab": (gl_url, {"token": gl.add_token(alice)})})
-        linked = jira.new_issue(jira.bob, live_project, {"summary": "Live one", "issuetype": "10002"})
-        live = await pool.fetchval(
-            "INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('live', true, $1) RETURNING id",
-            title_sync(ids, live_project.id, str(board.id), "all"))
-        scheduler, jobs, running = await start_jobs(pool, key, outbound)
-        try:
-            await wait_until(lambda: len(board.issues) == 1)
-            await wait_until(lambda: live in jobs.engines and not jobs.engines[live].busy)
-            for n in range(80):
-                jira.new_issue(jira.bob, bulk_project, {"summary": f"Backlog {n}", "issuetype": "10002"})
-            await asyncio.sleep(1.2)        # the budget's burst refills
-            await pool.execute("INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('bulk', true, $1)",
-                               title_sync(ids, bulk_project.id, str(widgets.id), "all"))
-            await wait_until(lambda: len(widgets.issues) >= 12, timeout=20)     # the burst is spent
-            jira.change(linked, jira.bob, {"summary": "Live one, renamed"})
-            asked = asyncio.get_running_loop().time()
-            await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now() WHERE id = $1", live)
-            counterpart = board.issues[min(board.issues)]
-            await wait_until(lambda: counterpart.title == "Live one, renamed", timeout=20)
-            lag = asyncio.get_running_loop().time() - asked
-            assert len(widgets.issues) < 80, "the edit waited for the backfill"
-            # 0.5 s for the worker to take the request; GitLab: the counterpart read and the
-            # update, each about 0.2 s by turns (1.6 s each behind the backfill's 8).
-            assert lag < 2.2, f"the other integration's edit took {lag:.2f} s"
-            await wait_until(lambda: len(widgets.issues) == 80, timeout=40)
-        finally:
-            await jobs.stop()
-            await scheduler.stop(1)
-            await running
+    async with one_linked_pair(config, key, pool, rate=5, burst=5) as w:
+        bulk, board = w.jira.add_project("BULK", "Bulk"), w.gl.add_project("acme/board", owner=w.alice)
+        for n in range(80):
+            w.jira.new_issue(w.jira.bob, bulk, {"summary": f"Backlog {n}", "issuetype": "10002"})
+        await asyncio.sleep(1.2)        # the budget's burst refills
+        await pool.execute("INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('bulk', true, $1)",
+                           title_sync(w.ids, bulk.id, str(board.id), "all"))
+        await wait_until(lambda: len(board.issues) >= 12, timeout=20)     # the burst is spent
+        w.jira.change(w.linked, w.jira.bob, {"summary": "Linked, renamed"})
+        asked = asyncio.get_running_loop().time()
+        await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now() WHERE id = $1", w.integration)
+        await wait_until(lambda: w.first.title == "Linked, renamed", timeout=20)
+        lag = asyncio.get_running_loop().time() - asked
+        assert len(board.issues) < 80, "the edit waited for the backfill"
+        # 0.5 s for the worker to take the request; GitLab: the counterpart read and the
+        # update, each about 0.2 s by turns (1.6 s each behind the backfill's 8).
+        assert lag < 2.2, f"the other integration's edit took {lag:.2f} s"
+        await wait_until(lambda: len(board.issues) == 80, timeout=40)
 
 
 async def test_a_busy_engine_is_asked_once_per_new_delivery(config, key, tenant_pool):
