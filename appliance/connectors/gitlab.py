@@ -38,7 +38,8 @@ microsecond value, while the API prints milliseconds. The connector asks from `s
 down to the millisecond (an overlap: the engine de-duplicates), orders by updated_at then id,
 and pages by keyset on (updated_at, iids already returned at that instant) instead of page
 numbers, so an issue edited while paging is neither skipped nor repeated in the same pass.
-The first page's `total` is the X-Total header of its request (None beyond GitLab's 10,000).
+The first page's `total` is the X-Total header of its request; beyond the 10,000 rows GitLab
+counts there, when more pages follow, one issues_statistics request counts them.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ from urllib.parse import quote, unquote
 
 from appliance.connectors.base import (AttachmentRef, ChangePage, Comment, ConnectionReport, Connector,
                                        ConnectorError, ContainerInfo, ContainerRef, FieldSpec, Item,
-                                       NotSupported, RemoteAuthError, RemoteItemError, StatusSpec, UserRef,
-                                       WebhookEvent, spooled_upload, utc)
+                                       NotSupported, RemoteAuthError, RemoteItemError, RetriableRemoteError,
+                                       StatusSpec, UserRef, WebhookEvent, spooled_upload, utc)
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,8 @@ class GitLabConnector(Connector):
         items = [self.to_item(r) for r in fresh[:page_size]]
         if len(rows) < per_page and len(fresh) <= page_size:
             return ChangePage(items=items, next_cursor=None, total=total)
+        if cursor is None and total is None:
+            total = await self._issue_count(container, after)
         if not items:
             # Only rows already returned (they shifted while paging): look one page further.
             return ChangePage(items=[], next_cursor=self._cursor(after, seen, state.get("skip", 0) + 1),
@@ -256,6 +259,20 @@ class GitLabConnector(Connector):
         if last == after:
             at_last |= seen
         return ChangePage(items=items, next_cursor=self._cursor(last, at_last, 0), total=total)
+
+    async def _issue_count(self, container: str, after: str | None) -> int | None:
+        """How many issues a poll from `after` holds, by issues_statistics, which counts past
+        the 10,000 rows where X-Total stops; None when GitLab does not say (a refusal, or an
+        outage outlasting the retries: a progress figure is not worth failing a poll for)."""
+        params = {"scope": "all", **({"updated_after": after} if after else {})}
+        try:
+            answer = await self._get(f"{self.project_path(container)}/issues_statistics", params)
+        except (RemoteItemError, RetriableRemoteError) as exc:
+            log.warning("GitLab did not count the issues of a poll (%s); it goes on without a total", exc,
+                        extra={"connection": self.http.connection_id})
+            return None
+        count = ((answer or {}).get("statistics") or {}).get("counts", {}).get("all")
+        return count if isinstance(count, int) else None
 
     @staticmethod
     def _cursor(after: str | None, seen: set[str], skip: int) -> str:

@@ -14,7 +14,9 @@ Built from the community OpenAPI description in ../shared/specs/ (beside the rep
   title, description, assignee and milestone changes add system notes (system=true).
 - Offset pagination with X-Page, X-Per-Page, X-Next-Page, X-Prev-Page, X-Total, X-Total-Pages
   (the totals are left out beyond 10,000 rows, as GitLab does) and a Link header; /projects also
-  does keyset pagination (pagination=keyset, order_by=id).
+  does keyset pagination (pagination=keyset, order_by=id). /projects/:id/issues_statistics counts
+  what the issue list's filters keep, by state, without that limit (its `scope` defaults to
+  created_by_me).
 - Webhooks: project hooks receive "Issue Hook" / "Note Hook" deliveries (X-Gitlab-Event,
   X-Gitlab-Token, X-Gitlab-Event-UUID), sent in order by a background task; `await drain_hooks()`.
 

@@ -268,12 +268,10 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
 
     # -- issues -------------------------------------------------------------------------------
 
-    async def list_issues(request: web.Request) -> web.Response:
-        user, _ = fake.authenticate(request)
-        project = fake.find_project(user, request.match_info["id"])
-        q = request.query
+    def matching(user: User, project: Project, q, *, state: str) -> list[Issue]:
+        """The issues of `project` that `user` sees and the query's filters keep (as the list
+        and the statistics share them)."""
         rows = [i for i in project.issues.values() if visible(user, project, i)]
-        state = q.get("state", "all")
         if state in ("opened", "closed"):
             rows = [i for i in rows if i.state == state]
         iids = q.getall("iids[]", []) or q.getall("iids", [])
@@ -319,6 +317,13 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
                 text = " ".join(getattr(issue, s) or "" for s in scopes if s in ("title", "description"))
                 return all(w in text.lower() for w in words)
             rows = [i for i in rows if matches(i)]
+        return rows
+
+    async def list_issues(request: web.Request) -> web.Response:
+        user, _ = fake.authenticate(request)
+        project = fake.find_project(user, request.match_info["id"])
+        q = request.query
+        rows = matching(user, project, q, state=q.get("state", "all"))
         order_by = q.get("order_by", "created_at")
         if order_by not in ("created_at", "updated_at", "title", "due_date", "priority", "relative_position",
                             "label_priority", "milestone_due", "popularity", "weight"):
@@ -329,6 +334,24 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
         attr = order_by if order_by in ("created_at", "updated_at", "title") else "created_at"
         rows.sort(key=lambda i: (getattr(i, attr), i.id), reverse=sort == "desc")
         return g.paginate(request, rows, lambda i: issue_json(project, i))
+
+    async def issues_statistics(request: web.Request) -> web.Response:
+        """Counts of the issues the list's filters keep, by state (GitLab ignores `state` here);
+        `scope` defaults to created_by_me, as GitLab's does, unlike the list's."""
+        user, _ = fake.authenticate(request)
+        project = fake.find_project(user, request.match_info["id"])
+        q = request.query
+        rows = matching(user, project, q, state="all")
+        scope = q.get("scope", "created_by_me")
+        if scope == "created_by_me":
+            rows = [i for i in rows if i.author_id == user.id]
+        elif scope == "assigned_to_me":
+            rows = [i for i in rows if user.id in i.assignee_ids]
+        elif scope != "all":
+            raise g.ApiError(400, {"error": "scope does not have a valid value"})
+        closed = sum(i.state == "closed" for i in rows)
+        return web.json_response({"statistics": {"counts": {"all": len(rows), "closed": closed,
+                                                            "opened": len(rows) - closed}}})
 
     async def get_issue(request: web.Request) -> web.Response:
         user, _ = fake.authenticate(request)
@@ -519,6 +542,7 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
 
     base = "/api/v4/projects/{id}/issues"
     r.add_get(base, list_issues)
+    r.add_get("/api/v4/projects/{id}/issues_statistics", issues_statistics)
     r.add_post(base, create_issue)
     r.add_get(base + "/{iid}", get_issue)
     r.add_put(base + "/{iid}", edit_issue)

@@ -164,15 +164,23 @@ def test_only_the_author_edits_a_note(world):
     assert err.value.response_code == 404
 
 
-def test_updated_after_is_inclusive_and_pages_follow_links(world):
+def issues_a_second_apart(world, count: int, more=lambda n: {}):
+    """`count` issues ("issue 0", ...; `more(n)`: other fields of issue n) made through the
+    library at 21:32:01.123456, :02.123456, ...; returns the project (python-gitlab) and the
+    emulator's clock (`current[0]`, held at the last issue's time)."""
     fake, url, token, project, _ = world
     start = datetime(2026, 11, 28, 21, 32, 0, 123456, tzinfo=timezone.utc)
     current = [start]
     fake.clock = lambda: current[0]
     p = client(url, token).projects.get(project.id)
-    for n in range(7):
+    for n in range(count):
         current[0] = start + timedelta(seconds=n + 1)
-        p.issues.create({"title": f"issue {n}"})
+        p.issues.create({"title": f"issue {n}", **more(n)})
+    return p, current
+
+
+def test_updated_after_is_inclusive_and_pages_follow_links(world):
+    p, current = issues_a_second_apart(world, 7)
     current[0] += timedelta(seconds=1)
     p.issues.update(2, {"title": "issue 1, edited"})  # now the most recently updated
 
@@ -185,6 +193,28 @@ def test_updated_after_is_inclusive_and_pages_follow_links(world):
                                            get_all=True)]
     assert before == [1], "the stored value keeps microseconds: .123456 > .123, so issue 3 is after"
     assert [i.iid for i in p.issues.list(iids=[2, 5], get_all=True)] == [5, 2]
+
+
+def test_issues_statistics_count_what_the_list_keeps_by_state(world):
+    fake, url, _, project, bob = world
+    p, _ = issues_a_second_apart(world, 6, lambda n: {"assignee_ids": [bob.id]} if n < 2 else {})
+    p.issues.update(1, {"state_event": "close"})
+    theirs = client(url, fake.add_token(bob)).projects.get(project.id)
+    theirs.issues.create({"title": "bob's"})
+
+    def counts(**filters) -> dict:
+        return p.issues_statistics.get(**filters).statistics["counts"]
+
+    assert counts(scope="all") == {"all": 7, "closed": 1, "opened": 6}
+    assert counts(scope="all", state="opened") == {"all": 7, "closed": 1, "opened": 6}, "state is ignored"
+    assert counts() == {"all": 6, "closed": 1, "opened": 5}, "scope defaults to created_by_me"
+    after = p.issues.get(4).updated_at      # then 5 and 6, and 1 and bob's, closed and made at 6 s
+    assert counts(scope="all", updated_after=after)["all"] == len(
+        p.issues.list(updated_after=after, get_all=True)) == 5
+    assert theirs.issues_statistics.get(scope="assigned_to_me").statistics["counts"]["all"] == 2
+    with pytest.raises(gitlab.GitlabGetError) as err:
+        p.issues_statistics.get(scope="everything")
+    assert err.value.response_code == 400
 
 
 def test_upload_and_fetch(world):

@@ -173,7 +173,7 @@ async def test_changed_since_inclusive_stable_and_complete(world):
     assert (await gl.changed_since(world.pid, start + timedelta(seconds=31), None)).items == []
 
 
-async def test_first_page_of_a_poll_carries_gitlabs_x_total(world, monkeypatch):
+async def test_first_page_of_a_poll_carries_gitlabs_count(world, monkeypatch):
     gl, fake = world.gl, world.fake
     start = datetime(2026, 11, 28, 21, 32, 0, 123456, tzinfo=timezone.utc)
     now = [start]
@@ -192,11 +192,27 @@ async def test_first_page_of_a_poll_carries_gitlabs_x_total(world, monkeypatch):
     assert [p.total for p in pages] == [7, None, None]
     assert [i.id for p in pages for i in p.items] == [str(n) for n in range(1, 8)]
     assert [p.total for p in await poll(start + timedelta(seconds=4), 2)] == [3, None]
-    # GitLab stops counting beyond 10,000 rows and leaves X-Total out: no total then.
+    # GitLab stops counting beyond 10,000 rows and leaves X-Total out: one issues_statistics
+    # request counts them then, on the first page only, and only when more pages follow.
     monkeypatch.setattr(gitlab_fake, "MAX_COUNTED", 5)
+    statistics = ("GET", "/api/v4/projects/{id}/issues_statistics")
+    before = fake.knobs.count(*statistics)
     pages = await poll(None, 3)
-    assert [p.total for p in pages] == [None, None, None]
+    assert [p.total for p in pages] == [7, None, None]
     assert [i.id for p in pages for i in p.items] == [str(n) for n in range(1, 8)]
+    assert [p.total for p in await poll(start + timedelta(seconds=1), 4)] == [6, None]
+    assert [p.total for p in await poll(start + timedelta(seconds=4), 2)] == [3, None], "X-Total counted these"
+    assert fake.knobs.count(*statistics) == before + 2
+
+    # A count GitLab refuses or cannot give leaves the total out, not the poll.
+    for status in (400, 503):
+        fake.knobs.fault = lambda request, status=status: (
+            web.json_response({"message": "no"}, status=status) if request.path.endswith("/issues_statistics")
+            else None)
+        pages = await poll(None, 3)
+        assert [p.total for p in pages] == [None, None, None], status
+        assert [i.id for p in pages for i in p.items] == [str(n) for n in range(1, 8)]
+    fake.knobs.fault = None
 
 
 async def test_find_by_marker_after_a_crash_between_create_and_link(world):

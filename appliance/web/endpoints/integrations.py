@@ -94,7 +94,7 @@ class RunProgress(ApiModel):
     items_total: int | None = Field(
         description="About how many changed items this side's poll holds: what the app counted when the poll began "
                     "(never below items_done; items changed meanwhile are looked at too). Null when the app does "
-                    "not say: Jira Cloud when the poll fits one page, GitLab beyond 10,000 issues.")
+                    "not say (Jira Cloud, when the poll fits one page) or its count failed.")
     items_per_second: float | None = Field(description="Items done per second over about the last two minutes (since "
                                                        "the poll began, while it is younger); null in its first "
                                                        "seconds.")

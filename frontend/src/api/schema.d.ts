@@ -2305,7 +2305,7 @@ export interface components {
             items_per_second: number | null;
             /**
              * Items Total
-             * @description About how many changed items this side's poll holds: what the app counted when the poll began (never below items_done; items changed meanwhile are looked at too). Null when the app does not say: Jira Cloud when the poll fits one page, GitLab beyond 10,000 issues.
+             * @description About how many changed items this side's poll holds: what the app counted when the poll began (never below items_done; items changed meanwhile are looked at too). Null when the app does not say (Jira Cloud, when the poll fits one page) or its count failed.
              */
             items_total: number | null;
             /**
