@@ -138,6 +138,7 @@ class Engine:
         self._intended: dict[tuple[str, str], tuple[Intent, bool]] = {}     # see _intend
         self._lock = asyncio.Lock()
         self._deliveries_asked = asyncio.Event()     # see ask_for_deliveries
+        self._held_back = False     # the last look at deliveries during a poll left some to a page's end
 
     # -- one run ------------------------------------------------------------------------------
 
@@ -163,8 +164,8 @@ class Engine:
 
     def ask_for_deliveries(self) -> None:
         """Webhook deliveries are waiting and a run of this engine is going on (SyncJobs asks
-        every few tenths of a second): a poll page under way takes them alongside its items
-        (_poll), otherwise the run takes them at its next turn."""
+        once per new delivery): a poll page under way takes them alongside its items (_poll),
+        otherwise the run takes them at its next turn."""
         self._deliveries_asked.set()
 
     async def _run_once(self, trigger: str) -> RunResult:
@@ -335,7 +336,8 @@ class Engine:
                 await self.store.advance_cursor(side, poll_start)
             elif page.items:
                 await self.store.advance_cursor(side, min(page.items[-1].updated_at, poll_start))
-            self._deliveries_asked.set()    # those its items held back
+            if self._held_back:
+                self._deliveries_asked.set()    # those its items held back
 
         try:
             async with contextlib.aclosing(pages), \
@@ -382,6 +384,7 @@ class Engine:
         (appliance.outbound.URGENT), ahead of a backfill's in the apps' budgets."""
         if page_side is None:
             self._deliveries_asked.clear()
+        self._held_back = False
         rows = await self.store.pending_deliveries()
         if not rows:
             return
@@ -391,7 +394,9 @@ class Engine:
         pairs = await self.store.pairs_of(items)
         if page_side is not None:
             column = 1 if page_side == "a" else 2
+            named = len(items)
             items = {k: v for k, v in items.items() if k in pairs and pairs[k][column] not in page_ids}
+            self._held_back = len(items) < named
             if not items:
                 return
         urgent = URGENT.set(True)
