@@ -161,11 +161,13 @@ class Comment:
 
 @dataclass
 class AttachmentRef:
-    """An attachment as the app lists it; `url` is what `download_attachment` fetches."""
+    """An attachment as the app lists it; `url` is what `download_attachment` fetches. `size`
+    is None when the app does not list it (a file a person linked in GitLab Markdown): the engine
+    then learns it by reading the file, never past the integration's size cap."""
 
     id: str
     filename: str
-    size: int
+    size: int | None
     mime_type: str
     created_at: datetime
     author: UserRef | None
@@ -179,7 +181,8 @@ class AttachmentRef:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AttachmentRef:
         author = data.get("author")
-        return cls(id=str(data["id"]), filename=data["filename"], size=int(data["size"]),
+        size = data.get("size")
+        return cls(id=str(data["id"]), filename=data["filename"], size=None if size is None else int(size),
                    mime_type=data["mime_type"], created_at=_dt_in(data["created_at"]),
                    author=UserRef.from_dict(author) if author else None, url=data["url"])
 

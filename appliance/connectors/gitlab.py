@@ -204,7 +204,7 @@ class GitLabConnector(Connector):
                 size = ATTACHMENT_NOTE.search(text or "")
                 filename = unquote(filename)
                 found[key] = AttachmentRef(
-                    id=key, filename=filename, size=int(size.group(1)) if size else 0,
+                    id=key, filename=filename, size=int(size.group(1)) if size else None,
                     mime_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
                     created_at=parse_time(created), author=user_ref(author),
                     url=self._upload_url(issue["project_id"], secret, filename))

@@ -7,7 +7,9 @@ memory: the connector's download generator feeds the upload) when its size is wi
 own copies: an uploaded copy is paired in the same step, so it is never copied back; after a
 crash between the upload and that record, the unpaired file on the other side with the same
 size and (sanitised) name is taken as the copy instead of uploading again. Larger files are
-skipped with one event per file.
+skipped with one event per file. A file whose size its app does not list (GitLab's uploads that
+a person linked in Markdown) is read into a spool first, stopping at the cap; one over it is not
+read again until the cap is raised above the one it was reported over.
 
 Deletes: a paired file gone from one side makes the pair 'deleted' (never copied again); with
 delete policy "delete" the counterpart is removed too where the app allows (Jira deletes the
@@ -17,13 +19,16 @@ description or a person's note the event says so and what to do by hand).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import logging
 import re
+import tempfile
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
-from appliance.connectors.base import AttachmentRef, RemoteItemError, RemoteNotFound
+from appliance.connectors.base import SPOOL_BYTES, AttachmentRef, Connector, RemoteItemError, RemoteNotFound
 from appliance.sync.mapping import OTHER, SIDE_NAME
 from appliance.sync.store import Event, Link
 
@@ -62,32 +67,36 @@ async def sync_attachments(engine: Engine, link: Link) -> int:
         for ref in refs[side]:
             if ref.id in paired[side]:
                 continue
-            if ref.size > options.max_bytes:
-                if f"{side}:{ref.id}" not in skipped:
-                    await engine.store.event(engine.run_id, link.id, Event(
-                        "attachment_skipped", f"{side}_to_{other}", link.a_key if side == "a" else link.b_key, (),
-                        f"{side}:{ref.id} {ref.filename!r} is {ref.size} bytes, over the limit of "
-                        f"{options.max_bytes}"))
-                continue
-            twin = next((r for r in unpaired if r.size == ref.size and _name(r.filename) == _name(ref.filename)),
-                        None)
-            digest, sha = hashlib.sha256(), ""
-            if twin is not None:
-                unpaired.remove(twin)
-                detail = f"{ref.filename!r} paired with the copy already there"
-            else:
-                async def chunks(ref: AttachmentRef = ref) -> AsyncIterator[bytes]:
-                    async for chunk in source.download_attachment(ref):
-                        digest.update(chunk)
-                        yield chunk
-
-                twin = await engine._call(other, lambda c: c.upload_attachment(
-                    target.container, link.item_id(other), ref.filename, chunks(), ref.size, ref.mime_type))
-                if engine.fault:
-                    engine.fault("attachment_uploaded")
-                uploaded += 1
-                sha = digest.hexdigest()
-                detail = f"{ref.filename!r} ({ref.size} bytes) copied"
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+                digest, sha = hashlib.sha256(), ""
+                spooled = ref.size is None
+                if spooled:
+                    if skipped.get(f"{side}:{ref.id}", 0) >= options.max_bytes:
+                        continue        # read before and over a limit at least this one's
+                    size = await _read_capped(source, ref, spool, digest, options.max_bytes)
+                    if size is None:
+                        await _skipped(engine, link, side, ref, f"is larger than the limit of {options.max_bytes}")
+                        continue
+                    ref = dataclasses.replace(ref, size=size)
+                elif ref.size > options.max_bytes:
+                    if f"{side}:{ref.id}" not in skipped:
+                        await _skipped(engine, link, side, ref,
+                                       f"is {ref.size} bytes, over the limit of {options.max_bytes}")
+                    continue
+                twin = next((r for r in unpaired if r.size == ref.size and _name(r.filename) == _name(ref.filename)),
+                            None)
+                if twin is not None:
+                    unpaired.remove(twin)
+                    detail = f"{ref.filename!r} paired with the copy already there"
+                else:
+                    twin = await engine._call(other, lambda c, ref=ref: c.upload_attachment(
+                        target.container, link.item_id(other), ref.filename,
+                        _replay(spool) if spooled else _hashed(source, ref, digest), ref.size, ref.mime_type))
+                    if engine.fault:
+                        engine.fault("attachment_uploaded")
+                    uploaded += 1
+                    sha = digest.hexdigest()
+                    detail = f"{ref.filename!r} ({ref.size} bytes) copied"
             paired[side].add(ref.id)
             paired[other].add(twin.id)
             ids = {side: ref.id, other: twin.id}
@@ -95,6 +104,42 @@ async def sync_attachments(engine: Engine, link: Link) -> int:
                 link, ids["a"], ids["b"], sha, ref.size, ref.filename, engine.run_id,
                 Event("attachment", f"{side}_to_{other}", link.a_key if side == "a" else link.b_key, (), detail))
     return uploaded
+
+
+async def _skipped(engine: Engine, link: Link, side: str, ref: AttachmentRef, why: str) -> None:
+    """One event for a file over the size cap; the detail's first word and last number are
+    what Store.skipped_attachments reads back."""
+    await engine.store.event(engine.run_id, link.id, Event(
+        "attachment_skipped", f"{side}_to_{OTHER[side]}", link.a_key if side == "a" else link.b_key, (),
+        f"{side}:{ref.id} {ref.filename!r} {why}"))
+
+
+async def _read_capped(source: Connector, ref: AttachmentRef, spool: IO[bytes], digest: Any,
+                       limit: int) -> int | None:
+    """Download a file whose size the app does not list into `spool` (hashing it): its size, or
+    None as soon as it passes `limit` (the download is closed there, not read to its end)."""
+    size = 0
+    async with contextlib.aclosing(source.download_attachment(ref)) as chunks:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                return None
+            digest.update(chunk)
+            spool.write(chunk)
+    return size
+
+
+async def _replay(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    spool.seek(0)
+    while block := spool.read(64 * 1024):
+        yield block
+
+
+async def _hashed(source: Connector, ref: AttachmentRef, digest: Any) -> AsyncIterator[bytes]:
+    """The file streamed from its app to the other, hashed on the way (never held whole)."""
+    async for chunk in source.download_attachment(ref):
+        digest.update(chunk)
+        yield chunk
 
 
 async def _deletes(engine: Engine, link: Link, refs: dict[str, list[AttachmentRef]], pairs: list) -> None:

@@ -416,12 +416,13 @@ class Store:
     async def attachment_links(self, link: Link) -> list[asyncpg.Record]:
         return await self.pool.fetch(self._q("SELECT * FROM {s}.attachment_links WHERE link_id = $1"), link.id)
 
-    async def skipped_attachments(self, link: Link) -> set[str]:
-        """"side:id" of the attachments already reported as over the size limit."""
+    async def skipped_attachments(self, link: Link) -> dict[str, int]:
+        """"side:id" of the attachments already reported as over the size limit, with the
+        largest limit each was reported over (the last number of the event's detail)."""
         rows = await self.pool.fetch(self._q(
-            "SELECT split_part(detail, ' ', 1) AS ref FROM {s}.events WHERE link_id = $1 "
-            "AND action = 'attachment_skipped'"), link.id)
-        return {r["ref"] for r in rows}
+            "SELECT split_part(detail, ' ', 1) AS ref, max(substring(detail FROM '(\\d+)$')::bigint) AS limit_bytes "
+            "FROM {s}.events WHERE link_id = $1 AND action = 'attachment_skipped' GROUP BY 1"), link.id)
+        return {r["ref"]: r["limit_bytes"] or 0 for r in rows}
 
     async def add_attachment_link(self, link: Link, a_id: str, b_id: str, sha256: str, size: int, filename: str,
                                   run_id: int, event: Event) -> None:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import random
 
+import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
@@ -258,6 +259,54 @@ async def test_attachments_stream_across_once_within_the_size_cap(world):
     assert len((await w.tandem_gl.get_item(b_project, links[bug])).attachments) == 1
     skipped = await w.pool.fetch("SELECT detail FROM t_acme.events WHERE action = 'attachment_skipped'")
     assert len(skipped) == 1 and "'big.bin' is 2000 bytes, over the limit of 1000" in skipped[0]["detail"]
+
+
+async def test_files_people_link_in_gitlab_copy_across_with_the_size_cap_kept(world):
+    """GitLab lists no size for a file a person uploads and links in Markdown (its UI's way): the
+    engine reads it to learn the size, never past the cap, and a file over the cap is not read
+    again until the cap is raised."""
+    w = world
+    b_project = str(w.widgets.id)
+
+    async def person_uploads(name: str, data: bytes) -> str:
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=name, content_type="application/octet-stream")
+        async with w.http.post(f"{w.gl_url}/api/v4/projects/{b_project}/uploads", data=form,
+                               headers=w.gl_bob) as response:
+            assert response.status == 201, await response.text()
+            return (await response.json())["markdown"]
+
+    issue = await w.gl_issue("Crash on save")
+    small, big = bytes(range(256)) * 3, b"z" * 1500
+    await w.gl_comment(issue, f"Trace attached: {await person_uploads('trace.bin', small)}")
+    await w.gl_comment(issue, f"And the dump {await person_uploads('core.bin', big)}")
+    row = await w.integration()
+    await w.pool.execute("UPDATE t_acme.integrations SET spec = jsonb_set(spec, '{attachments}', "
+                         "'{\"enabled\": true, \"max_bytes\": 1000}')")
+    engine = w.engine(row)
+    downloads = "/api/v4/projects/{id}/uploads/{secret}/{filename}"
+    result = await engine.run_once("test")
+    assert result.counts["attachments"] == 1 and result.counts["errors"] == 0
+    [a_id] = [r["a_id"] for r in await w.pool.fetch("SELECT a_id FROM t_acme.links")]
+    jira_copy = await w.tandem_jira.get_item(w.jira.projects["PROJ"].id, a_id)
+    assert [(a.filename, a.size) for a in jira_copy.attachments] == [("trace.bin", 768)]
+    assert b"".join([c async for c in w.tandem_jira.download_attachment(jira_copy.attachments[0])]) == small
+    [pair] = await w.pool.fetch("SELECT size, sha256 FROM t_acme.attachment_links")
+    assert (pair["size"], pair["sha256"]) == (768, hashlib.sha256(small).hexdigest())
+    [skipped] = await w.pool.fetch("SELECT detail FROM t_acme.events WHERE action = 'attachment_skipped'")
+    assert "'core.bin' is larger than the limit of 1000" in skipped["detail"]
+
+    read = w.gl.knobs.count("GET", downloads)
+    await w.gl_edit(issue, title="Crash on save (again)")          # the pair is looked at again
+    await quiesce(engine)
+    assert w.gl.knobs.count("GET", downloads) == read              # the file over the cap is not read again
+    assert len(await w.pool.fetch("SELECT 1 FROM t_acme.events WHERE action = 'attachment_skipped'")) == 1
+
+    await w.pool.execute("UPDATE t_acme.integrations SET spec = jsonb_set(spec, '{attachments,max_bytes}', '2000')")
+    await w.gl_edit(issue, title="Crash on save (dump wanted)")
+    await quiesce(engine)
+    jira_copy = await w.tandem_jira.get_item(w.jira.projects["PROJ"].id, a_id)
+    assert sorted((a.filename, a.size) for a in jira_copy.attachments) == [("core.bin", 1500), ("trace.bin", 768)]
 
 
 async def test_a_reconcile_run_heals_a_change_the_polls_missed(world):
