@@ -68,6 +68,12 @@ class RemoteAuthError(ConnectorError, ConfigurationError):
     configuration error: stop this connection's work and show the tenant admin."""
 
 
+class ContainerGone(RemoteAuthError):
+    """The integration's container (a project) is gone, or the credential can no longer see it:
+    every item in it then answers 404, which says nothing about the items. Stops the
+    connection's work like a refused credential, so no delete policy acts on a lost access."""
+
+
 class RemoteItemError(ConnectorError, FatalError):
     """Another 4xx (or an unexpected status): the app refused this request for this item.
     The message carries the app's own explanation (from its error body, secrets removed);
@@ -428,6 +434,16 @@ class Connector(abc.ABC):
         labels of `container`. Raises RemoteNotFound for an unknown container."""
 
     @abc.abstractmethod
+    async def container_exists(self, container: str) -> bool:
+        """Whether the container can still be seen with this credential (False on 404); asked
+        before a 404 for one of its items is taken to mean the item was deleted. Connectors
+        override it with one cheap request."""
+        try:
+            await self.describe(container)
+        except RemoteNotFound:
+            return False
+        return True
+
     async def list_users(self, container: str, query: str = "") -> list[UserRef]:
         """Users who can be assigned in `container`, filtered by `query` (name, login or e-mail
         prefix as the app searches) when given."""

@@ -58,8 +58,9 @@ from urllib.parse import quote, unquote
 
 from appliance.connectors.base import (AttachmentRef, ChangePage, Comment, ConnectionReport, Connector,
                                        ConnectorError, ContainerInfo, ContainerRef, FieldSpec, Item,
-                                       NotSupported, RemoteAuthError, RemoteItemError, RetriableRemoteError,
-                                       StatusSpec, UserRef, WebhookEvent, spooled_upload, utc)
+                                       NotSupported, RemoteAuthError, RemoteItemError, RemoteNotFound,
+                                       RetriableRemoteError, StatusSpec, UserRef, WebhookEvent, spooled_upload,
+                                       utc)
 
 log = logging.getLogger(__name__)
 
@@ -337,6 +338,13 @@ class GitLabConnector(Connector):
 
     async def list_containers(self) -> list[ContainerRef]:
         return [self._container(p) for p in await self._projects()]
+
+    async def container_exists(self, container: str) -> bool:
+        try:
+            await self._get(self.project_path(container))
+        except RemoteNotFound:
+            return False
+        return True
 
     async def describe(self, container: str) -> ContainerInfo:
         path = self.project_path(container)

@@ -47,7 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.connectors.base import (AttachmentRef, Comment, ConnectionReport, Connector, ConnectorError,
                                        ContainerInfo, ContainerRef, FieldSpec, Item, RemoteAuthError,
-                                       RemoteItemError, StatusSpec, UserRef, spooled_upload)
+                                       RemoteItemError, RemoteNotFound, StatusSpec, UserRef, spooled_upload)
 from appliance.connectors.jira_search import PROPERTY, JiraSearch
 from appliance.connectors.jira_webhooks import JiraWebhooks
 from appliance.connectors.jql import parse_time
@@ -424,6 +424,13 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
                 raise RemoteItemError(f"{item.key}: transition {transition['name']!r} requires field "
                                       f"{meta.get('name', fid)!r}", details={fid: "required by the transition"})
         return out
+
+    async def container_exists(self, container: str) -> bool:
+        try:
+            await self._json("GET", f"project/{container}")
+        except RemoteNotFound:
+            return False
+        return True
 
     async def describe_statuses(self, container: str) -> list[StatusSpec]:
         """The statuses of the project's workflows with their categories."""

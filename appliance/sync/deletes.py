@@ -5,9 +5,10 @@ done."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
-from appliance.connectors.base import Item
+from appliance.connectors.base import ContainerGone, Item
 from appliance.sync.mapping import OTHER, SIDE_NAME
 from appliance.sync.store import Event, Link
 
@@ -15,12 +16,36 @@ if TYPE_CHECKING:
     from appliance.sync.engine import Engine
 
 
+#: How long a container seen to exist vouches for the 404s of its items (a mass delete makes
+#: many in a row; access lost since is then noticed within this time).
+CONTAINER_CHECK_SECONDS = 30.0
+
+
+async def confirm_gone(engine: Engine, side: str) -> None:
+    """A 404 for an item of `side` is taken to mean the item was deleted only while the side's
+    container is there: an account that lost access to the project (removed from it, the
+    project made private or moved) gets 404 for every item in it, and acting on those would
+    delete or close every counterpart. Raises ContainerGone (the run stops, nothing is done to
+    any pair) when the container cannot be seen."""
+    s = engine._side_map[side]
+    if time.monotonic() - s.container_seen < CONTAINER_CHECK_SECONDS:
+        return
+    if not await engine._call(side, lambda c: c.container_exists(s.container)):
+        error = ContainerGone(f"the project (id {s.container!r}) is gone or no longer visible to the "
+                              "connection's account; no item of it was taken as deleted")
+        error.side = side
+        raise error
+    s.container_seen = time.monotonic()
+
+
 async def item_gone(engine: Engine, side: str, item_id: str) -> None:
-    """Item `item_id` of `side` no longer exists (a webhook or a retry asked about it): the
-    delete policy applies to its counterpart, if it has one."""
+    """Item `item_id` of `side` answered 404 (a webhook, a retry or a reconciliation asked about
+    it): once confirm_gone has seen its container, the delete policy applies to its
+    counterpart, if it has one."""
     link = await engine.store.link_by(side, item_id)
     if link is None or link.state == "deleted":
         return
+    await confirm_gone(engine, side)
     counterpart = await engine._counterpart(link, side)
     if counterpart is None:
         await engine.store.set_link_state(link, "deleted", engine.run_id,

@@ -56,8 +56,8 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter, Gauge
 
-from appliance.connectors.base import (ChangePage, Connector, ConnectorError, EgressDenied, Item, RemoteAuthError,
-                                      RemoteNotFound)
+from appliance.connectors.base import (ChangePage, Connector, ConnectorError, ContainerGone, EgressDenied, Item,
+                                      RemoteAuthError, RemoteNotFound)
 from appliance.db import jsonb
 from appliance.errors import TandemError
 from appliance.outbound import FLOW, URGENT
@@ -108,6 +108,7 @@ class _Side:
     connector: Connector
     container: str
     directory: Directory = field(default_factory=Directory)
+    container_seen: float = float("-inf")   # time.monotonic() of the last deletes.confirm_gone check
 
 
 def _now() -> datetime:
@@ -256,7 +257,8 @@ class Engine:
         if side in self._side_map:
             s = self._side_map[side]
             where = f"side {SIDE_NAME[side]} (connection {s.connection['name']!r}): "
-        what = "credential refused" if isinstance(exc, RemoteAuthError) else "egress denied"
+        what = ("project not visible" if isinstance(exc, ContainerGone) else
+                "credential refused" if isinstance(exc, RemoteAuthError) else "egress denied")
         return f"{where}{what}: {exc.message}; fix the connection, then the integration resumes"
 
     async def _sides(self) -> dict[str, _Side]:
@@ -286,7 +288,11 @@ class Engine:
     async def _load_directories(self) -> None:
         for name, side in self._side_map.items():
             if uses_users(self.spec):
-                users = await self._call(name, lambda c, s=side: c.list_users(s.container))
+                try:
+                    users = await self._call(name, lambda c, s=side: c.list_users(s.container))
+                except RemoteNotFound:
+                    await deletes.confirm_gone(self, name)      # the project itself, or only its users?
+                    raise
                 side.directory = Directory(users)
         self.mapper = Mapper(self.spec, {n: s.directory for n, s in self._side_map.items()})
 
@@ -347,6 +353,8 @@ class Engine:
         except (RemoteAuthError, EgressDenied):
             raise
         except ConnectorError as exc:   # reading the next page (an item's own errors stay with it)
+            if isinstance(exc, RemoteNotFound):
+                await deletes.confirm_gone(self, side)          # raises when the project went
             log.warning("integration %s: polling side %s stopped: %s", self.name, SIDE_NAME[side], exc,
                         extra=self.extra)
             return f"polling side {SIDE_NAME[side]} stopped: {exc.message}; resumes next run"
@@ -586,6 +594,7 @@ class Engine:
             return await self._call(other, lambda c: c.get_item(so.container, link.item_id(other), comments=False,
                                                                  attachments=False))
         except RemoteNotFound:
+            await deletes.confirm_gone(self, other)
             return None
 
     def _read(self, side: str, item: Item) -> dict[str, Any]:

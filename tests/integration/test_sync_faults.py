@@ -209,3 +209,45 @@ async def test_a_webhook_delivery_about_a_deleted_item_closes_its_counterpart(wo
     await w.gl_edit(issue.iid, title="edited after the delete")
     await quiesce(engine)                                      # a deleted pair is left alone
     assert len(w.jira.issues) == 0 and len(w.gl_issues()) == 1
+
+
+@pytest.mark.parametrize("policy,users", [("delete", True), ("close", False)])
+async def test_access_lost_to_a_project_stops_the_run_and_deletes_nothing(world, policy, users):
+    """GitLab answers 404 for every issue of a project its account was removed from: that is
+    not a mass delete. Each way the engine meets those 404s (loading the project's users, its
+    poll, a webhook about one of its issues, reading the counterpart of a Jira edit) stops the
+    run with the reason and leaves every pair and counterpart as it was; with access back, all
+    flows on."""
+    w = world
+    bugs = [await w.jira_issue(f"Bug {n}") for n in range(3)]
+    row = await w.integration()
+    change = "jsonb_set(spec, '{delete_policy}', $1::jsonb)"
+    if not users:       # nothing that needs the users' directory: the project's first 404 comes later
+        change = f"jsonb_set(jsonb_set({change}, '{{field_mappings}}', (spec->'field_mappings') - 4 - 3 - 1), " \
+                 "'{comments,enabled}', 'false')"
+    await w.pool.execute(f"UPDATE t_acme.integrations SET spec = {change}", f'"{policy}"')
+    engine = w.engine(row)
+    await engine.run_once("test")
+    assert len(w.gl_issues()) == 3
+    statuses = {key: issue.fields["status"] for key, issue in w.jira.issues.items()}
+    access = w.widgets.members.pop(w.alice.id)                 # alice's token can no longer see the project
+    not_visible = r"side B \(connection 'gitlab'\): project not visible: the project \(id '\d+'\) is gone"
+    with pytest.raises(SyncRunFailed, match=not_visible):
+        await engine.run_once("reconcile")
+    [iid] = [r["b_id"] for r in await w.pool.fetch("SELECT b_id FROM t_acme.links WHERE a_id = $1", bugs[0])]
+    await w.jira_edit(bugs[1], {"summary": "Bug 1, edited"})
+    for side, item in (("b", iid), ("a", bugs[1])):
+        await w.pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id, kind) "
+                             "VALUES ($1, $2, $3, 'updated')", row["id"], side, item)
+        with pytest.raises(SyncRunFailed, match=not_visible):
+            await engine.run_once("webhook")
+    assert {key: issue.fields["status"] for key, issue in w.jira.issues.items()} == statuses
+    assert len(w.gl_issues()) == 3
+    assert await w.pool.fetchval("SELECT count(*) FROM t_acme.links WHERE state = 'active'") == 3
+    assert await w.pool.fetchval("SELECT count(*) FROM t_acme.events WHERE action = 'deleted'") == 0
+
+    w.widgets.members[w.alice.id] = access
+    await w.gl_edit(iid, title="Bug 0, seen again")
+    await quiesce(engine)
+    assert w.jira.issues[bugs[0]].fields["summary"] == "Bug 0, seen again"
+    assert [i.title for i in w.gl_issues()] == ["Bug 0, seen again", "Bug 1, edited", "Bug 2"]
