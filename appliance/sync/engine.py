@@ -119,11 +119,14 @@ class Engine:
     """Syncs one integration. `connectors(connection_row)` builds a side's Connector (see
     appliance.sync.connections.connector_for); `schema` is the tenant schema the pool's role
     owns. `fault(point)`, when given, is called at named points ("item_created",
-    "comment_created", "attachment_uploaded") and may raise to simulate a crash there (tests)."""
+    "comment_created", "attachment_uploaded") and may raise to simulate a crash there (tests).
+    `lock` is the integration's run lock when several engines may be made for it over time
+    (SyncJobs makes a new one when the integration changes): runs of one integration never
+    overlap, whichever engine starts them."""
 
     def __init__(self, pool: asyncpg.Pool, connectors: ConnectorFactory, integration: asyncpg.Record | dict, *,
                  schema: str, tenant: str = "", page_size: int = 50, overlap_seconds: float = 120,
-                 fault: Callable[[str], None] | None = None):
+                 fault: Callable[[str], None] | None = None, lock: asyncio.Lock | None = None):
         self.pool = pool
         self.connectors = connectors
         self.id = int(integration["id"])
@@ -137,7 +140,7 @@ class Engine:
         self._known: dict[tuple[str, str], tuple[str, datetime | None]] = {}    # see _poll
         self._unlinked: set[tuple[str, str]] = set()    # the poll page's items without a pair
         self._intended: dict[tuple[str, str], tuple[Intent, bool]] = {}     # see _intend
-        self._lock = asyncio.Lock()
+        self._lock = lock or asyncio.Lock()     # the integration's, shared by its engines (SyncJobs)
         self._deliveries_asked = asyncio.Event()     # see ask_for_deliveries
         self._held_back = False     # the last look at deliveries during a poll left some to a page's end
 
@@ -148,7 +151,7 @@ class Engine:
         deliveries (the fast path; the next full run remains the safety net); with trigger
         "reconcile" a full pass that also re-compares every active pair, whatever the polls
         saw (heals changes a poll missed, e.g. behind a clock skew larger than the overlap). Runs of one
-        engine never overlap. Returns the run's result; raises SyncRunFailed when the run
+        engine (of one integration, with a shared `lock`) never overlap. Returns the run's result; raises SyncRunFailed when the run
         stopped early (after recording the run and its error). Its requests are this
         integration's flow (appliance.outbound.FLOW) in the apps' budgets, which it shares
         round robin with the tenant's other integrations."""

@@ -6,8 +6,13 @@ hosts of the tenant's connections as they are now (a deleted or edited connectio
 refused from then on), records the progress of runs in progress (`record_progress`), adds a
 job `sync:<id>` for each integration that is enabled and not paused, replaces it when the
 integration changed (updated_at) so the new interval applies, and removes it when the
-integration is disabled, paused or deleted (a run in progress is cancelled: the engine is
-crash-safe at any instant). Each integration runs in its own job, so one slow
+integration is disabled, paused or deleted (a run in progress is cancelled, the scheduled one
+and a webhook or manual one alike: the engine is crash-safe at any instant). The engines made
+for one integration share its run lock, so a new engine's first run waits for the cancelled
+run of the one it replaced to end: two runs of one integration at once would race to create
+the same counterparts; and when a change cut a run short, the new engine runs at once (after
+that wait) rather than at its job's next due time, so editing an integration in the middle of
+a backfill does not pause the backfill. Each integration runs in its own job, so one slow
 integration (a backfill, a rate-limited app) never delays another.
 
 `SyncJobs.webhooks` (another scheduled job, checking every WEBHOOK_SECONDS) starts, in a task
@@ -59,6 +64,7 @@ class SyncJobs:
         self.s = quote_ident(schema)
         self.jobs: dict[int, tuple[str, datetime]] = {}     # integration id -> (job name, updated_at)
         self.engines: dict[int, Engine] = {}
+        self.locks: dict[int, asyncio.Lock] = {}    # integration id -> its run lock (Engine's `lock`)
         self.webhook_tasks: dict[int, asyncio.Task] = {}
         self.asked: dict[int, int] = {}     # integration id -> newest delivery its busy engine was asked to take
         self.stopping = False
@@ -74,12 +80,17 @@ class SyncJobs:
         await self.record_progress()
         rows = await self.pool.fetch(f"SELECT id, name, enabled, paused, spec, updated_at FROM {self.s}.integrations")
         wanted = {r["id"]: r for r in rows if r["enabled"] and not r["paused"]}
+        resume: set[int] = set()
         for iid in list(self.jobs):
             row = wanted.get(iid)
             if row is None or row["updated_at"] != self.jobs[iid][1]:
                 name, _ = self.jobs.pop(iid)
-                self.engines.pop(iid, None)
+                old = self.engines.pop(iid, None)
+                if row is not None and old is not None and old.busy:
+                    resume.add(iid)     # a run cut short by the change: the new engine goes on at once
                 self.scheduler.remove(name)
+                if (task := self.webhook_tasks.pop(iid, None)) is not None:
+                    task.cancel()       # a manual or webhook run of the old engine ends too
                 log.info("integration %s: sync job %s removed", iid, name, extra=self.extra)
         for iid, row in wanted.items():
             if iid in self.jobs:
@@ -90,11 +101,15 @@ class SyncJobs:
             except ValueError as exc:
                 log.error("integration %s: its spec is invalid, not syncing: %s", row["name"], exc, extra=self.extra)
                 continue
-            engine = Engine(self.pool, self.connector, row, schema=self.schema, tenant=self.tenant)
+            engine = Engine(self.pool, self.connector, row, schema=self.schema, tenant=self.tenant,
+                            lock=self.locks.setdefault(iid, asyncio.Lock()))
             name = f"sync:{iid}"
             self.scheduler.add(name, spec.schedule.interval_seconds, self._job(engine))
             self.jobs[iid] = (name, row["updated_at"])
             self.engines[iid] = engine
+            if iid in resume:
+                self.webhook_tasks[iid] = asyncio.create_task(self._extra_run(engine, "schedule"),
+                                                              name=f"resumed {iid}")
             log.info("integration %s: syncing every %g s", row["name"], spec.schedule.interval_seconds,
                      extra=self.extra)
 

@@ -17,6 +17,7 @@ from appliance import db, migrator, secrets, tenants
 from appliance.connectors.base import EgressDenied
 from appliance.outbound import OutboundClient
 from appliance.scheduler import Scheduler
+from appliance.sync.engine import Engine
 from appliance.sync.jobs import SyncJobs
 from tests.fakes.gitlab import GitLabFake
 from tests.fakes.jira import JiraEmulator
@@ -323,3 +324,56 @@ async def test_a_busy_engine_is_asked_once_per_new_delivery(config, key, tenant_
         assert len(asked) == 2
         await deliver_and_check(0, 2)
         assert len(asked) == 2 and jobs.webhook_tasks == {}
+
+
+async def test_an_integration_changed_during_a_sync_now_run_never_runs_twice_at_once(config, key, tenant_pool,
+                                                                                     monkeypatch):
+    """An edit (here the interval) makes a new engine for the integration. The "Sync now" run of
+    the old one is cancelled with its scheduled job, and the new engine's first run waits for it
+    to end: two runs at once would both create the counterparts of the same items."""
+    pool = tenant_pool
+    jira, gl = JiraEmulator("server"), GitLabFake()
+    alice = gl.add_user("alice")
+    project, proj = gl.add_project("acme/widgets", owner=alice), jira.projects["PROJ"]
+    running_runs, most = set(), [0]
+    run_once = Engine._run_once
+
+    async def counted(engine, trigger):
+        running_runs.add(engine)
+        most[0] = max(most[0], len(running_runs))
+        try:
+            return await run_once(engine, trigger)
+        finally:
+            running_runs.discard(engine)
+
+    monkeypatch.setattr(Engine, "_run_once", counted)
+    async with serve(jira.app) as jira_url, serve(gl.app()) as gl_url, \
+            OutboundClient(config, [], tenant="acme", rate=10, burst=5) as outbound:     # 80 items: 8 s
+        ids = await add_connections(pool, key, {"jira": (jira_url, {"token": jira.alice.token}),
+                                                "gitlab": (gl_url, {"token": gl.add_token(alice)})})
+        jira.new_issue(jira.bob, proj, {"summary": "First", "issuetype": "10002"})
+        spec = json.loads(title_sync(ids, proj.id, str(project.id), "all"))
+        await pool.execute("INSERT INTO t_acme.integrations (name, enabled, spec) VALUES ('sync', true, $1)",
+                           json.dumps(spec))
+        scheduler, jobs, running = await start_jobs(pool, key, outbound)
+        try:
+            await wait_until(lambda: len(project.issues) == 1)
+            await wait_until(lambda: not any(e.busy for e in jobs.engines.values()))
+            for n in range(80):
+                jira.new_issue(jira.bob, proj, {"summary": f"Backlog {n:03d}", "issuetype": "10002"})
+            await pool.execute("UPDATE t_acme.integrations SET sync_requested_at = now()")
+            await wait_until(lambda: len(project.issues) > 5, timeout=20)
+            spec["schedule"]["interval_seconds"] = 5        # the new engine's job is due in 5 s
+            await pool.execute("UPDATE t_acme.integrations SET spec = $1, updated_at = now()", json.dumps(spec))
+            await wait_until(lambda: len(project.issues) >= 81, timeout=60)
+            await wait_until(lambda: not any(e.busy for e in jobs.engines.values()))
+        finally:
+            await jobs.stop()
+            await scheduler.stop(1)
+            await running
+    titles = sorted(issue.title for issue in project.issues.values())
+    assert titles == sorted(["First", *(f"Backlog {n:03d}" for n in range(80))])
+    assert await pool.fetch("SELECT error FROM t_acme.item_errors") == []
+    assert most[0] == 1, "two runs of the integration at once"
+    runs = await pool.fetch("SELECT trigger FROM t_acme.runs ORDER BY started_at")
+    assert [r["trigger"] for r in runs][:3] == ["schedule", "manual", "schedule"]
