@@ -28,7 +28,9 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import IO, TYPE_CHECKING, Any
 
-from appliance.connectors.base import SPOOL_BYTES, AttachmentRef, Connector, RemoteItemError, RemoteNotFound
+from appliance.connectors.base import (SPOOL_BYTES, AttachmentRef, Connector, RemoteAuthError, RemoteItemError,
+                                       RemoteNotFound)
+from appliance.sync import deletes
 from appliance.sync.mapping import OTHER, SIDE_NAME
 from appliance.sync.store import Event, Link
 
@@ -166,6 +168,10 @@ async def _deletes(engine: Engine, link: Link, refs: dict[str, list[AttachmentRe
                 detail += f"gone on {SIDE_NAME[keep]} too"
             except RemoteItemError as exc:      # NotSupported or another refusal for good
                 detail += f"still on {SIDE_NAME[keep]}: {exc.message}"
+            except RemoteAuthError as exc:
+                if not deletes.not_permitted(exc):
+                    raise
+                detail += f"still on {SIDE_NAME[keep]}: the account may not delete it ({exc.message})"
         else:
             detail += f"kept on {SIDE_NAME[keep]} (delete policy {engine.spec.delete_policy})"
         await engine.store.attachment_pair_deleted(link, pair["id"], engine.run_id, Event(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from appliance.connectors.base import ContainerGone, Item
+from appliance.connectors.base import ContainerGone, Item, RemoteAuthError
 from appliance.sync.mapping import OTHER, SIDE_NAME
 from appliance.sync.store import Event, Link
 
@@ -54,14 +54,29 @@ async def item_gone(engine: Engine, side: str, item_id: str) -> None:
     await counterpart_gone(engine, link, OTHER[side], counterpart)
 
 
+def not_permitted(exc: RemoteAuthError) -> bool:
+    """Whether a refused delete is the account not being allowed to delete there (403: GitLab
+    lets only a project's Owners delete issues, Jira needs the Delete Issues permission), not a
+    credential gone bad (401). Then the delete is reported as left undone and syncing goes on;
+    stopping the integration would stop it on every run, for a permission it never needed
+    before."""
+    return exc.status == 403
+
+
 async def counterpart_gone(engine: Engine, link: Link, side: str, item: Item) -> None:
     """The counterpart of `item` was deleted: the delete policy says what happens to `item`."""
     policy = engine.spec.delete_policy
     s = engine._side_map[side]
     detail = f"counterpart of {item.key} was deleted on side {SIDE_NAME[OTHER[side]]}"
     if policy == "delete":
-        await engine._call(side, lambda c: c.delete_item(s.container, item.id))
-        detail += f"; {item.key} deleted (delete policy)"
+        try:
+            await engine._call(side, lambda c: c.delete_item(s.container, item.id))
+            detail += f"; {item.key} deleted (delete policy)"
+        except RemoteAuthError as exc:
+            if not not_permitted(exc):
+                raise
+            detail += (f"; {item.key} left alone: the connection's account may not delete it ({exc.message}); "
+                       "delete it by hand, or give the account that permission")
     elif policy == "close":
         info = await engine._call(side, lambda c: c.describe(s.container))
         done = next((st.name for st in info.statuses if st.category == "done"), None)

@@ -8,6 +8,7 @@ import pytest
 from aiohttp import web
 
 from appliance.sync.engine import SyncRunFailed
+from tests.fakes.gitlab import MAINTAINER
 from tests.integration.sync_setup import Crash, quiesce, world  # noqa: F401 (world: a fixture)
 async def test_a_crash_right_after_a_remote_create_leaves_exactly_one_counterpart(world):
     w = world
@@ -251,3 +252,28 @@ async def test_access_lost_to_a_project_stops_the_run_and_deletes_nothing(world,
     await quiesce(engine)
     assert w.jira.issues[bugs[0]].fields["summary"] == "Bug 0, seen again"
     assert [i.title for i in w.gl_issues()] == ["Bug 0, seen again", "Bug 1, edited", "Bug 2"]
+
+
+async def test_a_delete_the_account_may_not_make_is_reported_and_syncing_goes_on(world):
+    """GitLab lets only a project's Owners delete issues. Under delete policy "delete", a
+    Maintainer account's 403 leaves that counterpart alone with an event saying so: it is not a
+    refused credential, and stopping would stop the integration on every run."""
+    w = world
+    gone, kept = await w.jira_issue("Going away"), await w.jira_issue("Staying")
+    row = await w.integration()
+    await w.pool.execute("UPDATE t_acme.integrations SET spec = jsonb_set(spec, '{delete_policy}', '\"delete\"')")
+    engine = w.engine(row)
+    await engine.run_once("test")
+    assert len(w.gl_issues()) == 2
+    w.widgets.members[w.alice.id] = MAINTAINER
+    del w.jira.issues[gone]
+    await w.pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id, kind) "
+                         "VALUES ($1, 'a', $2, 'deleted')", row["id"], gone)
+    result = await engine.run_once("webhook")
+    assert result.status == "ok" and len(w.gl_issues()) == 2
+    detail = await w.pool.fetchval("SELECT detail FROM t_acme.events WHERE action = 'deleted'")
+    assert "left alone: the connection's account may not delete it" in detail and "403" in detail
+    assert await w.pool.fetchval("SELECT state FROM t_acme.links WHERE a_id = $1", gone) == "deleted"
+    await w.jira_edit(kept, {"summary": "Staying, edited"})
+    assert (await engine.run_once("test")).status == "ok"
+    assert sorted(i.title for i in w.gl_issues()) == ["Going away", "Staying, edited"]
