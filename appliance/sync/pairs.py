@@ -58,14 +58,31 @@ async def merge_pair(engine: Engine, link: Link, side: str, item: Item) -> Item 
     engine.counts["conflicts"] += len(held)
     if written:
         engine.counts["updated"] += 1
-    times = (written["a"].updated_at if "a" in written else a_item.updated_at,
-             written["b"].updated_at if "b" in written else b_item.updated_at)
+    times = tuple(_seen_until(engine, decisions, s, items[s], written.get(s), read_back.get(s)) for s in ("a", "b"))
     # NULL update times until comments and attachments are done (see _link).
     await engine.store.save_link(
         link, base_a, base_b, *((None, None) if engine._has_related() else times),
         "conflict" if held else "active", engine.run_id, events, conflicts, applied)
     link.a_updated_at, link.b_updated_at = times
     return counterpart
+
+def _seen_until(engine: Engine, decisions: list[merge.Decision], side: str, item: Item, written: Item | None,
+                read_back: dict[str, Any] | None) -> Any:
+    """The update time of `side` up to which the pair is now in step: the read-back's when we
+    wrote to it (so our own write is not looked at again), unless a mapped field we did not
+    write reads back changed. Then a person edited it while we wrote (between our read and
+    the write's answer), and the time stays the one read before, so the next poll looks
+    again; the field's base is still its value before (merge.new_bases), so the edit is
+    copied. (Also a side effect of our write, such as a resolution a transition set, is.)"""
+    if written is None or read_back is None:
+        return item.updated_at
+    before = engine._read(side, item)
+    ours = merge.A_TO_B if side == "b" else merge.B_TO_A
+    untouched = [d.name for d in decisions if d.action != ours and d.mapping is not item_types.TYPE]
+    if any(read_back.get(name) != before.get(name) for name in untouched):
+        return item.updated_at
+    return written.updated_at
+
 
 async def plan(engine: Engine, link: Link, a_item: Item, b_item: Item
                ) -> tuple[list[merge.Decision], dict[str, dict[str, Any]], list[int]]:

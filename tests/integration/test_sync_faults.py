@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from appliance.sync.engine import SyncRunFailed
+from appliance.sync.engine import Engine, SyncRunFailed
 from tests.fakes.gitlab import MAINTAINER
 from tests.integration.sync_setup import Crash, quiesce, world  # noqa: F401 (world: a fixture)
 async def test_a_crash_right_after_a_remote_create_leaves_exactly_one_counterpart(world):
@@ -277,3 +277,36 @@ async def test_a_delete_the_account_may_not_make_is_reported_and_syncing_goes_on
     await w.jira_edit(kept, {"summary": "Staying, edited"})
     assert (await engine.run_once("test")).status == "ok"
     assert sorted(i.title for i in w.gl_issues()) == ["Going away", "Staying, edited"]
+
+
+async def test_an_edit_made_while_tandem_writes_the_item_is_still_copied(world):
+    """Jira's update is a PUT, then a read of the issue. A person's edit of another field that
+    lands in between is in that read: the pair is not marked in step up to it, so the next poll
+    copies it (before, only the six-hourly reconciliation did)."""
+    w = world
+    bug = await w.jira_issue("Printer", description="as filed")
+    row = await w.integration()
+    await quiesce(w.engine(row))
+    [issue] = w.gl_issues()
+    await w.gl_edit(issue.iid, title="Printer (renamed in GitLab)")
+    armed = [True]
+
+    async def racing(connection):
+        connector = await w.connectors(connection)
+        if connection["kind"] == "jira":
+            send = connector._json
+
+            async def _json(method, path, *args, **kwargs):
+                answer = await send(method, path, *args, **kwargs)
+                if armed[0] and method == "PUT" and path == f"issue/{bug}":
+                    armed[0] = False        # bob edits right after Tandem's PUT, before its read
+                    await w.jira_edit(bug, {"description": "bob's new description"})
+                return answer
+            connector._json = _json
+        return connector
+
+    engine = Engine(w.pool, racing, row, schema="t_acme", tenant="acme", page_size=3)
+    await engine.run_once("test")
+    assert not armed[0] and w.jira.issues[bug].fields["summary"] == "Printer (renamed in GitLab)"
+    await engine.run_once("test")
+    assert issue.description.startswith("bob's new description")
