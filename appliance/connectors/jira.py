@@ -9,8 +9,11 @@ Canonical fields: title=summary, description (Markdown via appliance.richtext: A
 wiki markup on Server), status (name), priority (name), labels (sorted), assignees (Jira has
 one assignee: a list of 0 or 1), reporter, due_date=duedate, fix_versions (sorted names),
 resolution (name), and custom fields by id ("customfield_10010"): options as their value,
-users as UserRef dicts, numbers, strings, dates as given. UserRef: Cloud id = accountId; Server
-id = user key, login = username (writes use the username).
+users as UserRef dicts, numbers, strings, dates as given; multi-line text fields (`textarea`)
+hold rich text as the description does and are converted both ways like it, so a value read
+back is the Markdown written (on Data Center every textarea is taken to use the wiki renderer,
+which Jira's field list does not tell). UserRef: Cloud id = accountId; Server id = user key,
+login = username (writes use the username).
 
 Status changes go through the workflow: the connector reads the transitions available from the
 current status (with their screens' fields), takes one leading to the wanted status, or walks
@@ -31,6 +34,9 @@ comments (at most its `maxResults`); when it holds all of them (`total`), Item.c
 changed_since and of get_item(comments=False) are those (saving a comment list per item), else
 None. They come without their properties, so without markers (appliance.sync.comments lists the
 comments itself when a marker could matter); get_item(comments=True) lists them, markers included.
+A comment restricted to a role or group (`visibility`), or a Service Management internal note
+(`jsdPublic` false), is private discussion: it comes with Comment.system set, as an app's own
+notes do, so the engine never copies it to the other app, edits or deletes it.
 
 Webhooks: Jira Cloud dynamic webhooks and Server webhooks carry no shared secret, so Tandem
 registers a URL containing the integration's secret; the web tier passes the secret it found in
@@ -53,6 +59,9 @@ from appliance.connectors.jira_webhooks import JiraWebhooks
 from appliance.connectors.jql import parse_time
 
 MAX_HOPS = 4
+META_PAGE = 200          # createmeta's largest page
+USER_PAGE = 100          # users per user/assignable/search request
+USER_HORIZON = 1000      # Jira's user searches look no further than the thousandth user
 CATEGORIES = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
 CANONICAL = {"summary": "title", "description": "description", "priority": "priority",
              "labels": "labels", "assignee": "assignees", "reporter": "reporter", "duedate": "due_date",
@@ -138,9 +147,16 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
         return richtext.to_adf(text, richtext.ACCOUNT_IDS) if self._cloud else richtext.to_jira_wiki(text)
 
     async def _schemas(self) -> dict[str, dict]:
+        """The field catalogue by id (GET /field, once per connector). Reading issues needs it
+        (_item tells rich-text custom fields by it): whoever reads issues awaits it first."""
         if self._field_schemas is None:
             self._field_schemas = {f["id"]: f for f in await self._json("GET", "field")}
         return self._field_schemas
+
+    @staticmethod
+    def _rich_text(schema: Mapping[str, Any]) -> bool:
+        """Whether a custom field of this schema holds rich text (a multi-line text field)."""
+        return schema.get("type") == "string" and str(schema.get("custom", "")).endswith(":textarea")
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -156,7 +172,9 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
         return value
 
     def _item(self, issue: Mapping[str, Any]) -> Item:
+        """The Item of an issue bean; the field catalogue (_schemas) must be loaded."""
         f = issue["fields"]
+        schemas = self._field_schemas or {}
         assignee = self._user(f.get("assignee"))
         reporter = self._user(f.get("reporter"))
         fields: dict[str, Any] = {
@@ -172,7 +190,11 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
             "resolution": (f.get("resolution") or {}).get("name"),
         }
         for key, value in f.items():
-            if key.startswith("customfield_"):
+            if not key.startswith("customfield_"):
+                continue
+            if value is not None and self._rich_text((schemas.get(key) or {}).get("schema") or {}):
+                fields[key] = self._to_markdown(value)
+            else:
                 fields[key] = self._custom_value(value)
         marker = ((issue.get("properties") or {}).get(PROPERTY) or {}).get("marker")
         attachments = [self._attachment(a) for a in f.get("attachment") or []]
@@ -194,10 +216,13 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
 
     def _comment(self, c: Mapping[str, Any]) -> Comment:
         props = {p["key"]: p.get("value") for p in c.get("properties") or []}
+        # Restricted to a role or group, or internal to Service Management: not to be copied
+        # where other people read (see the module docstring).
+        private = bool(c.get("visibility")) or c.get("jsdPublic") is False
         return Comment(id=str(c["id"]), author=self._user(c.get("author")) or UserRef("", ""),
                        body=self._to_markdown(c.get("body")), created_at=parse_time(c["created"]),
                        updated_at=parse_time(c.get("updated") or c["created"]),
-                       marker=(props.get(PROPERTY) or {}).get("marker"))
+                       marker=(props.get(PROPERTY) or {}).get("marker"), system=private)
 
     # -- the contract: reading ----------------------------------------------------------------
 
@@ -238,8 +263,7 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
         schemas = await self._schemas()
         specs: dict[str, FieldSpec] = {}
         for issue_type in project.get("issueTypes") or []:
-            page = await self._json("GET", f"issue/createmeta/{project['id']}/issuetypes/{issue_type['id']}")
-            for meta in page.get("fields") or page.get("values") or []:
+            async for meta in self._create_meta(project["id"], issue_type["id"]):
                 fid = meta.get("fieldId") or meta["key"]
                 if fid in ("project", "issuetype") or fid in specs:
                     continue
@@ -255,11 +279,25 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
                              fields=list(specs.values()), statuses=statuses,
                              priorities=priorities, labels=[])
 
-    @staticmethod
-    def _field_spec(fid: str, meta: Mapping[str, Any], field: Mapping[str, Any]) -> FieldSpec:
+    async def _create_meta(self, project_id: str, type_id: str) -> AsyncIterator[dict]:
+        """The create metadata of each field of an issue type, through all its pages (startAt /
+        maxResults; Cloud lists them as "fields", Data Center as "values")."""
+        start = 0
+        while True:
+            page = await self._json("GET", f"issue/createmeta/{project_id}/issuetypes/{type_id}",
+                                    params={"startAt": start, "maxResults": META_PAGE})
+            entries = page.get("fields") or page.get("values") or []
+            for meta in entries:
+                yield meta
+            start += len(entries)
+            if not entries or page.get("isLast") or start >= int(page.get("total", start + 1)):
+                return
+
+    @classmethod
+    def _field_spec(cls, fid: str, meta: Mapping[str, Any], field: Mapping[str, Any]) -> FieldSpec:
         schema = meta.get("schema") or field.get("schema") or {}
         kind, items = schema.get("type"), schema.get("items")
-        if fid == "description":
+        if fid == "description" or cls._rich_text(schema):
             ftype = "richtext"
         elif fid == "assignee" or kind == "user":
             ftype = "user"
@@ -274,15 +312,27 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
                          options=options, custom=fid.startswith("customfield_"), writable=True)
 
     async def list_users(self, container: str, query: str = "") -> list[UserRef]:
+        """Jira looks at the users in [startAt, startAt + maxResults) and answers only the
+        assignable ones among them, so a short page is no sign of the end: pages follow until
+        one comes back empty, or the search's horizon (the thousandth user) is reached."""
         await self._setup()
         project = await self._json("GET", f"project/{container}")
-        params = {"project": project["key"], "maxResults": 100,
-                  ("query" if self._cloud else "username"): query}
-        return [self._user(u) for u in await self._json("GET", "user/assignable/search", params=params)]
+        found: dict[str, UserRef] = {}
+        for start in range(0, USER_HORIZON, USER_PAGE):
+            page = await self._json("GET", "user/assignable/search", params={
+                "project": project["key"], "startAt": start, "maxResults": USER_PAGE,
+                ("query" if self._cloud else "username"): query})
+            if not page:
+                break
+            for user in page:
+                ref = self._user(user)
+                found.setdefault(ref.id, ref)
+        return list(found.values())
 
     async def get_item(self, container: str, item_id: str, *, comments: bool = True,
                        attachments: bool = True) -> Item:
         issue = await self._json("GET", f"issue/{item_id}", params={"properties": PROPERTY})
+        await self._schemas()
         item = self._item(issue)
         if comments:
             item.comments = await self.list_comments(container, item_id)
@@ -350,7 +400,7 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
             return self._user_out(value)
         if kind == "array" and items == "user":
             return [self._user_out(v) for v in value]
-        if kind == "string" and "textarea" in str(schema.get("custom", "")):
+        if self._rich_text(schema):
             return self._from_markdown(value)
         return value
 
@@ -442,7 +492,9 @@ class JiraConnector(JiraSearch, JiraWebhooks, Connector):
         return list(out.values())
 
     async def delete_item(self, container: str, item_id: str) -> None:
-        await self._json("DELETE", f"issue/{item_id}", expect=(204,))
+        # Jira refuses (400) to delete an issue with sub-tasks unless they go with it; they are
+        # parts of the issue the other app deleted.
+        await self._json("DELETE", f"issue/{item_id}", params={"deleteSubtasks": "true"}, expect=(204,))
 
     async def add_comment(self, container: str, item_id: str, body: str, marker: str) -> Comment:
         await self._setup()

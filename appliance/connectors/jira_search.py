@@ -9,10 +9,14 @@ keyset, not offset: the cursor holds the last (updated, ids at that instant), so
 while paging moves to the end instead of shifting others out of view. The first page's `total` is
 Data Center's search `total`; on Cloud, only when more pages follow, one search/approximate-count.
 
-find_by_marker searches JQL `issue.property[tandem.sync].marker = "..."`; Jira only indexes an
-entity property for JQL when an app declares it, so when Jira refuses that clause (400) the
-connector falls back to a bounded scan of the project's SCAN_WINDOW newest issues with their
-properties (search results include them with `properties=tandem.sync`).
+find_by_marker first searches JQL `issue.property[tandem.sync].marker = "..."`, which finds the
+issue where an admin had the property indexed. Jira indexes an entity property for JQL only where
+an installed app declares it, and Tandem is no Jira app: elsewhere Jira takes the clause and
+matches nothing (no error). So when that search finds nothing, or is refused (400), the connector
+looks through the issues this account created, newest first (`creator = currentUser()`, at most
+SCAN_WINDOW of them: the create being recovered is recent, and other people's issues, however
+many, do not push it out of view), reading the marker from the search results themselves
+(`properties=tandem.sync`), so nothing is read per issue.
 """
 
 from __future__ import annotations
@@ -31,23 +35,26 @@ log = logging.getLogger(__name__)
 
 PROPERTY = "tandem.sync"
 SCAN_WINDOW = 100
+MARKER_FIELDS = ("created",)     # a search for markers needs the properties, hardly any field
 
 
 class JiraSearch:
-    """Mixed into JiraConnector: uses its `_setup`, `_json`, `_item`, `get_item`, `_cloud`, `_tz`
-    and `http`."""
+    """Mixed into JiraConnector: uses its `_setup`, `_schemas`, `_json`, `_item`, `get_item`,
+    `_cloud`, `_tz` and `http`."""
 
-    async def _search(self, jql: str, *, limit: int, start: int = 0, at: dict | None = None) -> AsyncIterator[dict]:
-        """Issues matching `jql` (all fields and the marker property), at most `limit` per
-        request, from result `start` on (Data Center). Cloud's enhanced search pages by token:
-        there `at["token"]` (when given) is where to begin, and is kept as the token of the page
-        the last yielded issue came from (None: the first), to resume the same query there; a
-        token Jira no longer accepts starts the query again from the first page. Data Center
-        counts the matches in every answer: `at["total"]` is set to the first answer's count
-        (Cloud's enhanced search counts nothing: see _approximate_count)."""
+    async def _search(self, jql: str, *, limit: int, start: int = 0, at: dict | None = None,
+                      fields: tuple[str, ...] = ("*all",)) -> AsyncIterator[dict]:
+        """Issues matching `jql` (`fields`, all by default, and the marker property), at most
+        `limit` per request, from result `start` on (Data Center). Cloud's enhanced search pages
+        by token: there `at["token"]` (when given) is where to begin, and is kept as the token of
+        the page the last yielded issue came from (None: the first), to resume the same query
+        there; a token Jira no longer accepts starts the query again from the first page. Data
+        Center counts the matches in every answer: `at["total"]` is set to the first answer's
+        count (Cloud's enhanced search counts nothing: see _approximate_count)."""
         await self._setup()
+        await self._schemas()      # the issues yielded may become Items (JiraConnector._item)
         at = at if at is not None else {}
-        body: dict[str, Any] = {"jql": jql, "maxResults": limit, "fields": ["*all"], "properties": [PROPERTY]}
+        body: dict[str, Any] = {"jql": jql, "maxResults": limit, "fields": list(fields), "properties": [PROPERTY]}
         if self._cloud:
             token = at.get("token")
             while True:
@@ -67,7 +74,7 @@ class JiraSearch:
                 if page.get("isLast", not token) or not token:
                     return
         # Data Center's POST /search refuses "properties": use GET there.
-        params = {"jql": jql, "maxResults": limit, "fields": "*all", "properties": PROPERTY}
+        params = {"jql": jql, "maxResults": limit, "fields": ",".join(fields), "properties": PROPERTY}
         while True:
             page = await self._json("GET", "search", params=dict(params, startAt=start))
             at.setdefault("total", page.get("total"))
@@ -145,22 +152,29 @@ class JiraSearch:
         return count if isinstance(count, int) else None
 
     async def find_by_marker(self, container: str, marker: str) -> Item | None:
-        jql = f"project = {jql_string(container)} AND issue.property[{PROPERTY}].marker = {jql_string(marker)}"
+        """See the module docstring: the property clause, then this account's newest issues."""
+        project = jql_string(container)
+        indexed = f"project = {project} AND issue.property[{PROPERTY}].marker = {jql_string(marker)}"
         try:
-            async for issue in self._search(jql, limit=10):
-                if self._item(issue).marker == marker:
+            async for issue in self._search(indexed, limit=10, fields=MARKER_FIELDS):
+                if _marker(issue) == marker:
                     return await self.get_item(container, str(issue["id"]), comments=False)
-            return None
         except RemoteItemError as exc:
             if exc.status != 400:
                 raise
-            log.info("JQL on issue properties refused; scanning the newest %d issues instead", SCAN_WINDOW,
-                     extra={"connection": self.http.connection_id})
+            log.info("Jira refused JQL on issue properties (%s)", exc, extra={"connection": self.http.connection_id})
+        # Ties of `created` (a bulk import) are broken by key, which grows with each create.
+        ours = f"project = {project} AND creator = currentUser() ORDER BY created DESC, key DESC"
         seen = 0
-        async for issue in self._search(f"project = {jql_string(container)} ORDER BY created DESC", limit=50):
-            if self._item(issue).marker == marker:
+        async for issue in self._search(ours, limit=SCAN_WINDOW, fields=MARKER_FIELDS):
+            if _marker(issue) == marker:
                 return await self.get_item(container, str(issue["id"]), comments=False)
             seen += 1
             if seen >= SCAN_WINDOW:
                 break
         return None
+
+
+def _marker(issue: dict) -> str | None:
+    """The sync marker of a search result (its `properties`), without converting the issue."""
+    return ((issue.get("properties") or {}).get(PROPERTY) or {}).get("marker")

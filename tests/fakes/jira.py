@@ -14,12 +14,25 @@ Behaviour copied from Jira (and checked by driving it with the `jira` client lib
 - Timestamps "2026-11-28T22:32:00.123+0100" in the server zone; `updated` has millisecond
   precision while JQL dates have minute precision in the searching user's zone (jira_jql).
 - Errors {"errorMessages": [...], "errors": {field: message}}; 401 without or with bad
-  credentials (serverInfo is anonymous); per-user project access "write" (default), "read" (writes
-  -> 403) or "none" (the project and its issues are invisible: 404, filtered from searches).
+  credentials (serverInfo is anonymous); per-user project access "write" (default), "read" or
+  "none" (the project and its issues are invisible: 404, filtered from searches). A "read" user's
+  writes are refused as the API description lists it per operation: editing an issue,
+  transitioning it and adding, editing or deleting a comment -> 400; creating or deleting an
+  issue, attachments and issue properties -> 403.
 - Workflow To Do -> In Progress -> Done (the Done transition requires `resolution`), Reopen clears it.
 - Issue properties (PUT, or `properties` in the create request; comments take them too) do not
-  change `updated` (as in Jira). JQL on `issue.property[k].path` works only while
-  `property_search` is True (in Jira it needs an app-declared property index).
+  change `updated` (as in Jira). JQL `issue.property[k].path = ...` is valid for any k but
+  matches only for keys in `indexed_properties` (empty by default): Jira indexes a property for
+  JQL only where an installed app declares it, and Tandem is not a Jira app.
+- Paged as the API description says: createmeta (startAt/maxResults, default 50, at most
+  `meta_max_results`, 200), user/assignable/search (takes the users in [startAt, startAt +
+  maxResults) up to the thousandth, then returns only the assignable ones among them: a page may
+  be short or empty while more follow).
+- Comments take `visibility` ({"type": "group"|"role", "value": ...}) on create and edit and
+  show it; every user is taken to be in every group and role (nothing is hidden from anyone).
+- Sub-tasks: tests seed them (new_issue with "parent": the parent's id; type "10004" Sub-task,
+  which no project scheme offers for creates); issues show `subtasks`, sub-tasks `parent`; DELETE
+  of a parent answers 400 unless deleteSubtasks=true, which deletes its sub-tasks with it.
 - Attachment content on Cloud redirects (303) to a media URL unless `redirect=false`.
 - Knobs (tests/fakes/server.py) for latency/5xx/429; `writes` records every write with its user
   (`writes_by(user)` for echo tests); `deliveries` records webhook deliveries; `drop_webhooks`
@@ -48,6 +61,18 @@ from tests.fakes.jira_routes import add_routes
 from tests.fakes.jira_search import evaluate
 from tests.fakes.jira_state import STATUSES, USER, Issue, JiraError, Project, User
 from tests.fakes.server import Knobs, install_knobs, route_template
+
+
+# How Jira refuses a change to an issue the user may only see, per its API description:
+# PUT /issue and POST /issue/{id}/transitions list "the user does not have permission" under
+# 400 (their 403s are for other cases), and so do the comment operations; creating and
+# deleting issues, attachments and properties answer 403.
+REFUSALS = {
+    "write": (403, ["You do not have permission to edit issues in this project."]),
+    "edit": (400, ["You do not have permission to edit issues in this project."]),
+    "transition": (400, ["You do not have permission to transition this issue."]),
+    "comment": (400, ["You do not have permission to comment on this issue."]),
+}
 
 
 @dataclass
@@ -88,7 +113,8 @@ class JiraEmulator:
         self.deliveries: list[dict[str, Any]] = []
         self.writes: list[Write] = []
         self.legacy_search_gone = self.cloud
-        self.property_search = True
+        self.indexed_properties: set[str] = set()
+        self.meta_max_results = 200
         self.drop_webhooks = False
         self.max_results = 100 if self.cloud else 1000
         self._ids = itertools.count(10000)
@@ -96,7 +122,7 @@ class JiraEmulator:
         self._webhook_ids = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
         self._session: aiohttp.ClientSession | None = None
-        self.render = Renderer(flavor, self.tz, self.users)
+        self.render = Renderer(flavor, self.tz, self.users, self.issues)
         self.alice = self.add_user("alice", "Alice Admin", "alice@example.com", admin=True)
         self.bob = self.add_user("bob", "Bob Builder", "bob@example.com")
         self.add_project("PROJ", "Project")
@@ -223,12 +249,13 @@ class JiraEmulator:
         raise JiraError(404, [f"No project could be found with key '{id_or_key}'."])
 
     def issue_for(self, user: User, id_or_key: str, need: str = "read") -> Issue:
+        """The issue `user` may see; `need` one of REFUSALS' keys when the call changes it."""
         issue_id = self.keys.get(id_or_key.upper(), id_or_key)
         issue = self.issues.get(issue_id)
         if issue is None or user.level(issue.project.key) == "none":
             raise JiraError(404, ["Issue does not exist or you do not have permission to see it."])
-        if need == "write" and user.level(issue.project.key) != "write":
-            raise JiraError(403, ["You do not have permission to edit issues in this project."])
+        if need != "read" and user.level(issue.project.key) != "write":
+            raise JiraError(*REFUSALS[need])
         return issue
 
     def record(self, request: web.Request, issue: Issue | None) -> None:
@@ -266,7 +293,8 @@ class JiraEmulator:
             items.append({"field": {"fixVersions": "Fix Version", "duedate": "duedate",
                                     "customfield_10010": "Story Points",
                                     "customfield_10011": "Team",
-                                    "customfield_10012": "Customer"}.get(fid, fid),
+                                    "customfield_10012": "Customer",
+                                    "customfield_10013": "Steps"}.get(fid, fid),
                           "fieldtype": "custom" if fid.startswith("customfield_") else "jira",
                           "fieldId": fid, "from": from_id, "fromString": from_str, "to": to_id,
                           "toString": to_str})

@@ -1,10 +1,11 @@
 """The subset of JQL the Jira emulator understands, with Jira's own semantics and error texts.
 
 Grammar: clause (AND clause)* [ORDER BY field [ASC|DESC] (, field [ASC|DESC])*], where a clause is
-`field op value` (op: = != > >= < <=) or `field [not] in (v1, v2, ...)`. Fields: project, key,
-id, issuetype, status, labels, assignee, updated, created, and entity properties
-`issue.property[<key>].<path>`. OR and parentheses are real JQL but not emulated: they are
-refused with a 400 naming the construct, so a connector that relies on them fails loudly.
+`field op value` (op: = != > >= < <=) or `field [not] in (v1, v2, ...)`, and a value may be the
+function `currentUser()` (the searching user; for the user fields only). Fields: project, key,
+id, issuetype, status, labels, assignee, reporter, creator, updated, created, and entity
+properties `issue.property[<key>].<path>`. OR and parentheses are real JQL but not emulated: they
+are refused with a 400 naming the construct, so a connector that relies on them fails loudly.
 
 Dates follow Jira: "yyyy/MM/dd HH:mm", "yyyy-MM-dd HH:mm", "yyyy/MM/dd" or "yyyy-MM-dd",
 interpreted in the searching user's time zone, at MINUTE precision (there is no way to say
@@ -22,7 +23,8 @@ _TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\')|(?P<
                     r'|(?P<punct>[(),])|(?P<word>[^\s"\'(),=<>!~]+))')
 _DATE_FORMATS = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 FIELDS = {"project", "key", "issuekey", "id", "issuetype", "type", "status", "labels", "assignee",
-          "updated", "updateddate", "created", "createddate"}
+          "reporter", "creator", "updated", "updateddate", "created", "createddate"}
+FUNCTIONS = {"currentuser": "currentUser"}
 _PROPERTY = re.compile(r"^issue\.property\[([^\]]+)\]\.(.+)$")
 
 
@@ -30,11 +32,17 @@ class JqlError(ValueError):
     """A query Jira would refuse with 400; the message is Jira's wording."""
 
 
+@dataclass(frozen=True)
+class Function:
+    """A JQL function call as a value, e.g. Function("currentUser") for `currentUser()`."""
+    name: str
+
+
 @dataclass
 class Clause:
     field: str
     op: str            # "=", "!=", ">", ">=", "<", "<=", "in", "not in"
-    values: list[str]
+    values: list[str | Function]
 
 
 @dataclass
@@ -73,6 +81,24 @@ def parse(text: str) -> Query:
     def word(tok: tuple[str, str] | None, *expected: str) -> bool:
         return tok is not None and tok[0] == "word" and tok[1].lower() in expected
 
+    def value(expected: str) -> str | Function:
+        """The value at the position (a literal, or a function call); advances past it."""
+        nonlocal i
+        tok = peek()
+        if tok is None or tok[0] not in ("word", "str"):
+            raise JqlError(expected)
+        i += 1
+        if tok[0] == "word" and peek() == ("punct", "("):
+            if peek(1) != ("punct", ")"):
+                raise JqlError("Error in the JQL Query: Expecting ')' after the function's "
+                               "arguments (the emulator knows functions without arguments).")
+            i += 2
+            known = FUNCTIONS.get(tok[1].lower())
+            if known is None:
+                raise JqlError(f"Unable to find JQL function '{tok[1]}()'.")
+            return Function(known)
+        return tok[1]
+
     while i < len(tokens) and not (word(peek(), "order") and word(peek(1), "by")):
         if query.clauses:
             if word(peek(), "or"):
@@ -105,11 +131,7 @@ def parse(text: str) -> Query:
                 raise JqlError("Error in the JQL Query: Expecting '(' after IN.")
             i += 1
             while True:
-                tok = peek()
-                if tok is None or tok[0] not in ("word", "str"):
-                    raise JqlError("Error in the JQL Query: Expecting a value in the list.")
-                values.append(tok[1])
-                i += 1
+                values.append(value("Error in the JQL Query: Expecting a value in the list."))
                 if peek() == ("punct", ","):
                     i += 1
                     continue
@@ -118,12 +140,8 @@ def parse(text: str) -> Query:
                     break
                 raise JqlError("Error in the JQL Query: Expecting ',' or ')'.")
         else:
-            tok = peek()
-            if tok is None or tok[0] not in ("word", "str"):
-                raise JqlError("Error in the JQL Query: Expecting either a value, list or function "
-                               "but got '<EOF>'.")
-            values.append(tok[1])
-            i += 1
+            values.append(value("Error in the JQL Query: Expecting either a value, list or function "
+                                "but got '<EOF>'."))
         query.clauses.append(Clause(lowered if lowered in FIELDS else name, op, values))
 
     if i < len(tokens):

@@ -13,19 +13,20 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from tests.fakes.jira_state import (
-    CATEGORIES, FIELDS, ISSUE_TYPES, PRIORITIES, RESOLUTIONS, STATUSES, TEAM_OPTIONS, Attachment,
-    Comment, FieldError, Issue, Project, User, adf_from_text, jira_time, render_html, text_from_adf,
-    valid_adf)
+    CATEGORIES, FIELDS, ISSUE_TYPES, PRIORITIES, RESOLUTIONS, RICH_TEXT, STATUSES, SUBTASK_TYPES,
+    TEAM_OPTIONS, Attachment, Comment, FieldError, Issue, Project, User, adf_from_text, jira_time,
+    render_html, text_from_adf, valid_adf)
 
-NAMES = {"priority": dict(PRIORITIES), "resolution": dict(RESOLUTIONS), "issuetype": dict(ISSUE_TYPES),
-         "customfield_10011": dict(TEAM_OPTIONS)}
+NAMES = {"priority": dict(PRIORITIES), "resolution": dict(RESOLUTIONS),
+         "issuetype": dict(ISSUE_TYPES + SUBTASK_TYPES), "customfield_10011": dict(TEAM_OPTIONS)}
 
 
 class Renderer:
-    def __init__(self, flavor: str, tz: ZoneInfo, users: dict[str, User]):
+    def __init__(self, flavor: str, tz: ZoneInfo, users: dict[str, User], issues: dict[str, Issue]):
         self.cloud = flavor == "cloud"
         self.tz = tz
         self.users = users          # account_id -> User
+        self.issues = issues        # id -> Issue (for parent and sub-task references)
         self.base = "http://127.0.0.1"
 
     def time(self, moment) -> str | None:
@@ -67,8 +68,9 @@ class Renderer:
                     "id": item_id}
         out = {"self": f"{self.base}/rest/api/{v}/{kind}/{item_id}", "id": item_id, "name": name}
         if kind == "issuetype":
+            subtask = item_id in dict(SUBTASK_TYPES)
             out.update(description="", iconUrl=f"{self.base}/images/icons/issuetypes/{name}.png",
-                       subtask=False, hierarchyLevel=0)
+                       subtask=subtask, hierarchyLevel=-1 if subtask else 0)
         if kind == "priority":
             out["iconUrl"] = f"{self.base}/images/icons/priorities/{name.lower()}.svg"
         if kind == "resolution":
@@ -125,6 +127,8 @@ class Renderer:
                "updated": self.time(c.updated)}
         if self.cloud:
             out["jsdPublic"] = True
+        if c.visibility:
+            out["visibility"] = dict(c.visibility)
         if "properties" in expand:
             out["properties"] = [{"key": k, "value": val} for k, val in c.properties.items()]
         return out
@@ -141,8 +145,13 @@ class Renderer:
         f = issue.fields
         if fid == "summary":
             return f["summary"]
-        if fid == "description":
-            return self.body_out(f.get("description"), v)
+        if fid in RICH_TEXT:
+            return self.body_out(f.get(fid), v)
+        if fid == "parent":
+            parent = self.issues.get(f.get("parent") or "")
+            return self.issue_ref(parent, v) if parent else None
+        if fid == "subtasks":
+            return [self.issue_ref(i, v) for i in self.issues.values() if i.fields.get("parent") == issue.id]
         if fid == "project":
             return self.project(issue.project, v)
         if fid == "status":
@@ -167,6 +176,12 @@ class Renderer:
             return list(f.get("labels", []))
         return f.get(fid)
 
+    def issue_ref(self, issue: Issue, v: str) -> dict:
+        """An issue as a parent or sub-task reference shows it."""
+        return {"id": issue.id, "key": issue.key, "self": f"{self.base}/rest/api/{v}/issue/{issue.id}",
+                "fields": {k: self.field_value(issue, k, v) for k in ("summary", "status", "priority",
+                                                                      "issuetype")}}
+
     def issue(self, issue: Issue, v: str, fields: list[str] | None = None,
               expand: set[str] = frozenset(), properties: list[str] = ()) -> dict:
         """The issue bean; `fields` None or containing "*all"/"*navigable" means every field."""
@@ -179,7 +194,8 @@ class Renderer:
             "expand": "renderedFields,names,schema,operations,editmeta,changelog,"
                       "versionedRepresentations", "id": issue.id,
             "self": f"{self.base}/rest/api/{v}/issue/{issue.id}", "key": issue.key,
-            "fields": {fid: self.field_value(issue, fid, v) for fid in wanted}}
+            "fields": {fid: self.field_value(issue, fid, v) for fid in wanted
+                       if fid != "parent" or issue.fields.get("parent")}}    # only sub-tasks have one
         if "renderedFields" in expand:
             out["renderedFields"] = {
                 "description": render_html(self.plain(issue.fields.get("description"))),
@@ -241,8 +257,8 @@ class Renderer:
             if len(raw) > 255:
                 raise FieldError("summary", "Summary must be less than 255 characters.")
             return raw
-        if fid == "description" or fid == "customfield_10012":
-            return self.body_in(raw, v, fid) if fid == "description" else (
+        if fid in RICH_TEXT or fid == "customfield_10012":
+            return self.body_in(raw, v, fid) if fid in RICH_TEXT else (
                 raw if raw is None or isinstance(raw, str) else _refuse(fid, "Operation value must "
                                                                         "be a string"))
         if fid in ("priority", "resolution", "customfield_10011", "issuetype"):
@@ -296,7 +312,7 @@ class Renderer:
         if fid == "fixVersions":
             names = dict(project.versions)
             return ", ".join(value), ", ".join(names[x] for x in value)
-        if fid == "description":
+        if fid in RICH_TEXT:
             return None, self.plain(value)
         return None, str(value)
 

@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from tests.fakes import jira_search
+from tests.fakes.jira_comments import add_comment_routes, add_comment_to
 from tests.fakes.jira_webhooks import add_webhook_routes
 from tests.fakes.jira_state import (
-    EDITABLE, FIELDS, ISSUE_TYPES, PRIORITIES, RESOLUTIONS, STATUSES, TEAM_OPTIONS, TRANSITIONS,
-    USER, Attachment, Comment, FieldError, Issue, JiraError)
+    EDITABLE, FIELDS, ISSUE_TYPES, PRIORITIES, RESOLUTIONS, STATUSES, SUBTASK_TYPES, TEAM_OPTIONS,
+    TRANSITIONS, USER, Attachment, FieldError, Issue, JiraError, read_properties)
 
 if TYPE_CHECKING:
     from tests.fakes.jira import JiraEmulator
 
+USER_SEARCH_HORIZON = 1000     # user searches look no further than the thousandth user
 PERMISSIONS = {"BROWSE_PROJECTS": "read", "CREATE_ISSUES": "write", "EDIT_ISSUES": "write",
                "TRANSITION_ISSUES": "write", "ADD_COMMENTS": "write", "CREATE_ATTACHMENTS": "write",
                "DELETE_ISSUES": "write", "ASSIGN_ISSUES": "write", "ADMINISTER_PROJECTS": "admin"}
@@ -90,10 +92,14 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
 
     @route("GET", "/user/assignable/search")
     async def assignable(request, v):
+        # As the API description says: the users in [startAt, startAt + maxResults), up to the
+        # thousandth, and of those only the assignable ones (a page may be short, even empty).
         project = emu.project_for(user_of(request), request.query.get("project", ""))
         q = request.query.get("query" if emu.cloud else "username", "")
-        return web.json_response([emu.render.user(u, v) for u in find_users(q)
-                                  if u.level(project.key) == "write"])
+        start = jira_search._int(request.query.get("startAt"), 0)
+        size = jira_search._int(request.query.get("maxResults"), 50)
+        window = find_users(q)[:USER_SEARCH_HORIZON][start:start + size]
+        return web.json_response([emu.render.user(u, v) for u in window if u.level(project.key) == "write"])
 
     @route("GET", "/user")
     async def get_user(request, v):
@@ -134,7 +140,8 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
 
     @route("GET", "/issuetype")
     async def issuetypes(request, v):
-        return web.json_response([emu.render.named("issuetype", t, v) for t, _ in ISSUE_TYPES])
+        return web.json_response([emu.render.named("issuetype", t, v)
+                                  for t, _ in ISSUE_TYPES + SUBTASK_TYPES])
 
     def visible_projects(user):
         return [p for p in emu.projects.values() if user.level(p.key) != "none"]
@@ -215,13 +222,20 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
 
     creatable = [f for f, spec in FIELDS.items() if spec[4]]
 
+    def meta_page(request, entries: list, cloud_key: str) -> web.Response:
+        # startAt / maxResults (default 50, at most emu.meta_max_results: 200 as in Jira); Cloud
+        # names the list per endpoint and gives no isLast, Data Center says "values" and isLast.
+        start = jira_search._int(request.query.get("startAt"), 0)
+        size = max(1, min(jira_search._int(request.query.get("maxResults"), 50), emu.meta_max_results))
+        page = {"maxResults": size, "startAt": start, "total": len(entries)}
+        shown = entries[start:start + size]
+        return web.json_response(dict(page, **{cloud_key: shown}) if emu.cloud
+                                 else dict(page, isLast=start + size >= len(entries), values=shown))
+
     @route("GET", "/issue/createmeta/{projectIdOrKey}/issuetypes")
     async def createmeta_types(request, v):
         emu.project_for(user_of(request), request.match_info["projectIdOrKey"])
-        types = [emu.render.named("issuetype", t, v) for t, _ in ISSUE_TYPES]
-        page = {"maxResults": 50, "startAt": 0, "total": len(types)}
-        return web.json_response(dict(page, issueTypes=types) if emu.cloud
-                                 else dict(page, isLast=True, values=types))
+        return meta_page(request, [emu.render.named("issuetype", t, v) for t, _ in ISSUE_TYPES], "issueTypes")
 
     @route("GET", "/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}")
     async def createmeta_fields(request, v):
@@ -229,10 +243,7 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
         if request.match_info["issueTypeId"] not in dict(ISSUE_TYPES):
             raise JiraError(404, ["Issue type with given ID does not exist or you do not have "
                                   "permission to see it."])
-        metas = [field_meta(f, v, p, True) for f in creatable]
-        page = {"maxResults": 50, "startAt": 0, "total": len(metas)}
-        return web.json_response(dict(page, fields=metas) if emu.cloud
-                                 else dict(page, isLast=True, values=metas))
+        return meta_page(request, [field_meta(f, v, p, True) for f in creatable], "fields")
 
     @route("GET", "/issue/createmeta")
     async def createmeta_legacy(request, v):
@@ -269,15 +280,6 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
                                                f"appropriate screen, or unknown."})
             values[fid] = field_errors(lambda: emu.render.field_in(fid, value, v, project))
         return values
-
-    def read_properties(data: dict) -> dict[str, Any]:
-        # Entity properties set atomically with the create (IssueUpdateDetails.properties).
-        out = {}
-        for entry in data.get("properties") or []:
-            if not isinstance(entry, dict) or not entry.get("key") or "value" not in entry:
-                raise JiraError(400, ["Property key and value are required."])
-            out[entry["key"]] = entry["value"]
-        return out
 
     @route("POST", "/issue")
     async def create_issue(request, v):
@@ -316,7 +318,7 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
     @route("PUT", "/issue/{issueIdOrKey}")
     async def edit_issue(request, v):
         user = user_of(request)
-        issue = emu.issue_for(user, request.match_info["issueIdOrKey"], "write")
+        issue = emu.issue_for(user, request.match_info["issueIdOrKey"], "edit")
         data = await body(request)
         values = read_fields(data.get("fields") or {}, v, issue.project, EDITABLE + ["issuetype"])
         comments = []
@@ -341,7 +343,7 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
         emu.record(request, issue)
         items = emu.change(issue, user, values)
         for text in comments:
-            add_comment_to(issue, user, emu.render.body_in(text, v, "comment"))
+            add_comment_to(emu, issue, user, emu.render.body_in(text, v, "comment"))
         if items:
             emu.emit("jira:issue_updated", issue, user, changelog=items)
         if request.query.get("returnIssue") == "true":
@@ -352,9 +354,14 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
     async def delete_issue(request, v):
         user = user_of(request)
         issue = emu.issue_for(user, request.match_info["issueIdOrKey"], "write")
+        subtasks = [i for i in emu.issues.values() if i.fields.get("parent") == issue.id]
+        if subtasks and request.query.get("deleteSubtasks") != "true":
+            raise JiraError(400, [f"The issue '{issue.key}' has subtasks; deleteSubtasks=true deletes "
+                                  f"them with it."])
         emu.record(request, issue)
-        emu.emit("jira:issue_deleted", issue, user)
-        del emu.issues[issue.id]
+        for gone in subtasks + [issue]:
+            emu.emit("jira:issue_deleted", gone, user)
+            del emu.issues[gone.id]
         return web.Response(status=204)
 
     @route("GET", "/issue/{issueIdOrKey}/changelog", cloud_only=True)
@@ -398,7 +405,7 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
     @route("POST", "/issue/{issueIdOrKey}/transitions")
     async def do_transition(request, v):
         user = user_of(request)
-        issue = emu.issue_for(user, request.match_info["issueIdOrKey"], "write")
+        issue = emu.issue_for(user, request.match_info["issueIdOrKey"], "transition")
         data = await body(request)
         wanted = str((data.get("transition") or {}).get("id", ""))
         t = next((t for t in TRANSITIONS if t.id == wanted), None)
@@ -423,87 +430,8 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
         items = emu.change(issue, user, values)
         for op in (data.get("update") or {}).get("comment", []):
             if "add" in op:
-                add_comment_to(issue, user, emu.render.body_in(op["add"]["body"], v, "comment"))
+                add_comment_to(emu, issue, user, emu.render.body_in(op["add"]["body"], v, "comment"))
         emu.emit("jira:issue_updated", issue, user, changelog=items)
-        return web.Response(status=204)
-
-    # -- comments -----------------------------------------------------------------------------
-
-    def add_comment_to(issue: Issue, user, text, properties=None) -> Comment:
-        now = emu.now()
-        comment = Comment(str(next(emu._other_ids)), user, text, now, now, user, dict(properties or {}))
-        issue.comments.append(comment)
-        issue.updated = now
-        emu.emit("comment_created", issue, user, comment=comment)
-        return comment
-
-    @route("GET", "/issue/{issueIdOrKey}/comment")
-    async def comments(request, v):
-        issue = emu.issue_for(user_of(request), request.match_info["issueIdOrKey"])
-        start = int(request.query.get("startAt", 0))
-        size = min(int(request.query.get("maxResults", 5000)), 5000)
-        expand = jira_search._expand(request.query.get("expand"))
-        ordered = sorted(issue.comments, key=lambda c: c.created,
-                         reverse=request.query.get("orderBy") == "-created")
-        return web.json_response({"startAt": start, "maxResults": size, "total": len(ordered),
-                                  "comments": [emu.render.comment(c, issue, v, expand)
-                                               for c in ordered[start:start + size]]})
-
-    @route("POST", "/issue/{issueIdOrKey}/comment")
-    async def add_comment(request, v):
-        user = user_of(request)
-        issue = emu.issue_for(user, request.match_info["issueIdOrKey"], "write")
-        data = await body(request)
-        if data.get("body") in (None, ""):
-            raise JiraError(400, [], {"comment": "Comment body can not be empty!"})
-        text = field_errors(lambda: emu.render.body_in(data["body"], v, "comment"))
-        properties = read_properties(data)
-        emu.record(request, issue)
-        comment = add_comment_to(issue, user, text, properties)
-        return web.json_response(emu.render.comment(comment, issue, v, {"properties"} if properties
-                                                    else set()), status=201)
-
-    def find_comment(request, need):
-        issue = emu.issue_for(user_of(request), request.match_info["issueIdOrKey"], need)
-        for c in issue.comments:
-            if c.id == request.match_info["id"]:
-                return issue, c
-        raise JiraError(404, [f"Can not find a comment for the id: {request.match_info['id']}."])
-
-    @route("GET", "/issue/{issueIdOrKey}/comment/{id}")
-    async def get_comment(request, v):
-        issue, c = find_comment(request, "read")
-        return web.json_response(emu.render.comment(c, issue, v, jira_search._expand(
-            request.query.get("expand"))))
-
-    def may_change(request, c: Comment, verb: str) -> None:
-        # The default permission scheme: everyone may edit / delete their own comments; "Edit
-        # All Comments" / "Delete All Comments" belong to administrators. Jira answers 400 here
-        # (the API description lists no 403 for these calls).
-        user = user_of(request)
-        if c.author is not user and not user.admin:
-            raise JiraError(400, [f"You do not have the permission to {verb} this comment."])
-
-    @route("PUT", "/issue/{issueIdOrKey}/comment/{id}")
-    async def edit_comment(request, v):
-        issue, c = find_comment(request, "write")
-        may_change(request, c, "edit")
-        data = await body(request)
-        c.body = field_errors(lambda: emu.render.body_in(data.get("body"), v, "comment"))
-        c.updated, c.update_author = emu.now(), user_of(request)
-        issue.updated = c.updated
-        emu.record(request, issue)
-        emu.emit("comment_updated", issue, user_of(request), comment=c)
-        return web.json_response(emu.render.comment(c, issue, v, jira_search._expand(request.query.get("expand"))))
-
-    @route("DELETE", "/issue/{issueIdOrKey}/comment/{id}")
-    async def delete_comment(request, v):
-        issue, c = find_comment(request, "write")
-        may_change(request, c, "delete")
-        issue.comments.remove(c)
-        issue.updated = emu.now()
-        emu.record(request, issue)
-        emu.emit("comment_deleted", issue, user_of(request), comment=c)
         return web.Response(status=204)
 
     # -- attachments --------------------------------------------------------------------------
@@ -614,4 +542,5 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
     route("POST", "/search/approximate-count", cloud_only=True)(
         lambda request, v: jira_search.approximate_count(request, emu, v))
 
+    add_comment_routes(app, emu, route, body, field_errors)
     add_webhook_routes(app, emu, route, body)

@@ -14,10 +14,12 @@ from aiohttp import web
 
 from tests.fakes import jira_jql
 from tests.fakes.jira_jql import JqlError, compare
-from tests.fakes.jira_state import ISSUE_TYPES, STATUSES, USER, Issue, JiraError, User
+from tests.fakes.jira_state import ISSUE_TYPES, STATUSES, SUBTASK_TYPES, USER, Issue, JiraError, User
 
 if TYPE_CHECKING:
     from tests.fakes.jira import JiraEmulator
+
+USER_FIELDS = ("assignee", "reporter", "creator")
 
 
 def _check_projects(emu: "JiraEmulator", query: jira_jql.Query, user: User) -> None:
@@ -30,17 +32,26 @@ def _check_projects(emu: "JiraEmulator", query: jira_jql.Query, user: User) -> N
                 raise JqlError(f"The value '{value}' does not exist for the field 'project'.")
 
 
-def _clause(emu: "JiraEmulator", clause: jira_jql.Clause, issue: Issue, tz: ZoneInfo) -> bool:
+def _clause(emu: "JiraEmulator", clause: jira_jql.Clause, issue: Issue, user: User, tz: ZoneInfo) -> bool:
     name, op, values = clause.field, clause.op, clause.values
     positive = op in ("=", "in")
+    if any(isinstance(v, jira_jql.Function) for v in values):
+        if name not in USER_FIELDS:
+            raise JqlError(f"The function 'currentUser' is not supported by the '{name}' field.")
+        # currentUser() is the searching user (for a webhook's filter, the webhook's owner).
+        values = [user.account_id if isinstance(v, jira_jql.Function) else v for v in values]
     prop = jira_jql.property_path(name)
     if prop is not None:
-        if not emu.property_search:
-            raise JqlError(f"Field '{name}' does not exist or you do not have permission to view it.")
+        # Jira indexes an entity property for JQL only where an installed app declares it: on
+        # any other property the clause is valid and matches nothing.
+        if prop[0] not in emu.indexed_properties:
+            return False
         value: Any = issue.properties.get(prop[0])
         for part in prop[1]:
             value = value.get(part) if isinstance(value, dict) else None
-        hit = value is not None and str(value) in values
+        if value is None:       # as for fields, != and NOT IN never match an absent value
+            return False
+        hit = str(value) in values
         return hit if positive else not hit
     if name in ("updated", "updateddate", "created", "createddate"):
         if op in ("in", "not in") or len(values) != 1:
@@ -57,15 +68,16 @@ def _clause(emu: "JiraEmulator", clause: jira_jql.Clause, issue: Issue, tz: Zone
         candidates = {issue.id} | {k.lower() for k, i in emu.keys.items() if i == issue.id}
     elif name in ("issuetype", "type"):
         type_id = issue.fields["issuetype"]
-        candidates = {type_id, dict(ISSUE_TYPES)[type_id].lower()}
+        candidates = {type_id, dict(ISSUE_TYPES + SUBTASK_TYPES)[type_id].lower()}
     elif name == "status":
         status = next(s for s in STATUSES if s.id == issue.fields["status"])
         candidates = {status.id, status.name.lower()}
     elif name == "labels":
         candidates = {label.lower() for label in issue.fields.get("labels", [])}
-    elif name == "assignee":
-        u = issue.fields.get("assignee")
-        candidates = {u.account_id, u.name.lower(), u.email.lower()} if u else {"empty", "null"}
+    elif name in USER_FIELDS:
+        u = issue.fields.get(name)
+        candidates = ({u.account_id.lower(), u.name.lower(), u.email.lower()} if u
+                      else {"empty", "null"})
     else:
         raise JqlError(f"The operator '{op}' is not supported by the '{name}' field.")
     if op not in ("=", "!=", "in", "not in"):
@@ -76,7 +88,7 @@ def _clause(emu: "JiraEmulator", clause: jira_jql.Clause, issue: Issue, tz: Zone
 
 def evaluate(emu: "JiraEmulator", query: jira_jql.Query, issue: Issue, user: User) -> bool:
     tz = ZoneInfo(user.time_zone) if user.time_zone else emu.tz
-    return all(_clause(emu, clause, issue, tz) for clause in query.clauses)
+    return all(_clause(emu, clause, issue, user, tz) for clause in query.clauses)
 
 
 def _sort_key(issue: Issue, name: str):
@@ -182,12 +194,16 @@ async def enhanced_search(request: web.Request, emu: "JiraEmulator", v: str) -> 
     size = min(_int(params.get("maxResults"), 50), emu.max_results if fields != ["id"] else 5000)
     page = found[start:start + size]
     issues = []
+    properties = _list_param(params.get("properties")) or []
     for issue in page:
         if fields == ["id"]:
-            issues.append({"id": issue.id})
+            bean: dict[str, Any] = {"id": issue.id}
+            if properties:      # asked-for properties come whatever the fields
+                keys = issue.properties if "*all" in properties else properties
+                bean["properties"] = {k: issue.properties[k] for k in keys if k in issue.properties}
+            issues.append(bean)
         else:
-            issues.append(emu.render.issue(issue, v, fields, _expand(params.get("expand")),
-                                           _list_param(params.get("properties")) or []))
+            issues.append(emu.render.issue(issue, v, fields, _expand(params.get("expand")), properties))
     out: dict[str, Any] = {"issues": issues, "isLast": start + size >= len(found)}
     if not out["isLast"]:
         out["nextPageToken"] = base64.urlsafe_b64encode(

@@ -89,6 +89,9 @@ CATEGORIES = {"new": (2, "To Do", "blue-gray"), "indeterminate": (4, "In Progres
 PRIORITIES = [("1", "Highest"), ("2", "High"), ("3", "Medium"), ("4", "Low"), ("5", "Lowest")]
 RESOLUTIONS = [("10000", "Done"), ("10001", "Won't Do"), ("10002", "Duplicate")]
 ISSUE_TYPES = [("10001", "Task"), ("10002", "Bug"), ("10003", "Story")]
+# In the site's catalogue (GET /issuetype) but not in the projects' schemes: sub-tasks exist only
+# as tests seed them (JiraEmulator.new_issue with a "parent"), enough for DELETE's subtask rule.
+SUBTASK_TYPES = [("10004", "Sub-task")]
 TEAM_OPTIONS = [("10100", "Red"), ("10101", "Blue")]
 
 # Field catalogue: id -> (name, schema type, items, system/custom id, settable on create/edit).
@@ -116,7 +119,13 @@ FIELDS: dict[str, tuple[str, str, str | None, str, bool]] = {
                           "customfieldtypes:select", True),
     "customfield_10012": ("Customer", "string", None, "com.atlassian.jira.plugin.system."
                           "customfieldtypes:textfield", True),
+    # A multi-line text field: ADF on Cloud's v3 like the description, wiki markup on Data Center.
+    "customfield_10013": ("Steps", "string", None, "com.atlassian.jira.plugin.system."
+                          "customfieldtypes:textarea", True),
+    "parent": ("Parent", "issuelink", None, "parent", False),
+    "subtasks": ("Sub-tasks", "array", "issuelinks", "subtasks", False),
 }
+RICH_TEXT = ("description", "customfield_10013")
 EDITABLE = [f for f, spec in FIELDS.items() if spec[4] and f not in ("project", "issuetype")]
 
 
@@ -138,6 +147,7 @@ class Comment:
     updated: datetime
     update_author: User
     properties: dict[str, Any] = field(default_factory=dict)
+    visibility: dict[str, Any] | None = None     # {"type": "group"|"role", "value": ...}: restricted
 
 
 @dataclass
@@ -213,3 +223,14 @@ def jira_time(moment: datetime | None, tz: ZoneInfo) -> str | None:
     local = moment.astimezone(tz)
     return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + \
         local.strftime("%z")
+
+
+def read_properties(data: dict) -> dict[str, Any]:
+    """The entity properties a create request sets with the entity (IssueUpdateDetails /
+    Comment `properties`: [{"key", "value"}]); 400 for an entry without both."""
+    out = {}
+    for entry in data.get("properties") or []:
+        if not isinstance(entry, dict) or not entry.get("key") or "value" not in entry:
+            raise JiraError(400, ["Property key and value are required."])
+        out[entry["key"]] = entry["value"]
+    return out

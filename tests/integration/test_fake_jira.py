@@ -245,10 +245,19 @@ async def test_error_bodies_and_permissions(jira_http):
     bob = {"Authorization": emu.auth_header(emu.bob)}
     async with session.get(f"{api}/issue/{issue['key']}", headers=bob) as response:
         assert response.status == 200
-    async with session.put(f"{api}/issue/{issue['key']}", json={"fields": {"summary": "x"}},
-                           headers=bob) as response:
-        assert response.status == 403
-        assert "permission" in (await response.json())["errorMessages"][0]
+    # A change bob may not make is refused as the API description lists it per operation: 400
+    # for an edit, a transition and a comment (their 403s are for other cases), 403 for the rest.
+    refusals = [("PUT", f"/issue/{issue['key']}", {"fields": {"summary": "x"}}, 400),
+                ("POST", f"/issue/{issue['key']}/transitions", {"transition": {"id": "11"}}, 400),
+                ("POST", f"/issue/{issue['key']}/comment", {"body": body(emu, "hi")}, 400),
+                ("POST", "/issue", {"fields": {"project": {"key": "PROJ"}, "issuetype": {"name": "Task"},
+                                               "summary": "x"}}, 403),
+                ("DELETE", f"/issue/{issue['key']}", None, 403),
+                ("PUT", f"/issue/{issue['key']}/properties/k", {"a": 1}, 403)]
+    for method, path, payload, status in refusals:
+        async with session.request(method, f"{api}{path}", json=payload, headers=bob) as response:
+            assert response.status == status, (method, path)
+            assert "permission" in (await response.json())["errorMessages"][0]
     emu.bob.access["PROJ"] = "none"
     async with session.post(search(emu, api), json={"jql": "project = PROJ"}, headers=bob) as response:
         assert response.status == 400
@@ -306,13 +315,34 @@ async def test_property_search_and_enhanced_search(jira_http):
                            json={"marker": "abc"}) as response:
         assert response.status == 201
     jql = 'project = PROJ AND issue.property[tandem.sync].marker = "abc"'
-    async with session.get(search(emu, api), params={"jql": jql, "properties": "tandem.sync",
-                                                   "fields": "summary"}) as r:
-        found = (await r.json())["issues"]
-    assert [(i["key"], i["properties"]) for i in found] == [(first["key"], {"tandem.sync": {"marker": "abc"}})]
-    emu.property_search = False
-    async with session.get(search(emu, api), params={"jql": jql}) as response:
+
+    async def found(jql, headers=None):
+        async with session.get(search(emu, api), params={"jql": jql, "properties": "tandem.sync",
+                                                       "fields": "summary"}, headers=headers) as r:
+            assert r.status == 200, await r.text()
+            return [(i["key"], i.get("properties")) for i in (await r.json())["issues"]]
+
+    # Jira indexes a property for JQL only where an app declares it: elsewhere the clause is
+    # valid and matches nothing.
+    assert await found(jql) == []
+    emu.indexed_properties.add("tandem.sync")
+    assert await found(jql) == [(first["key"], {"tandem.sync": {"marker": "abc"}})]
+    assert await found('project = PROJ AND issue.property[tandem.sync].marker != "abc"') == []
+
+    # creator / reporter and currentUser() (the searching user), as Jira has them.
+    bob = {"Authorization": emu.auth_header(emu.bob)}
+    async with session.post(f"{api}/issue", headers=bob, json={"fields": {
+            "project": {"key": "PROJ"}, "issuetype": {"name": "Task"}, "summary": "bob's"}}) as response:
+        bobs = await response.json()
+    mine = "project = PROJ AND creator = currentUser() ORDER BY created DESC, key DESC"
+    assert [k for k, _ in await found(mine)] == ["PROJ-2", "PROJ-1"]
+    assert [k for k, _ in await found(mine, bob)] == [bobs["key"]]
+    assert [k for k, _ in await found("reporter in (currentUser()) AND creator != bob", bob)] == []
+    async with session.get(search(emu, api), params={"jql": "status = currentUser()"}) as response:
         assert response.status == 400
+    async with session.get(search(emu, api), params={"jql": "creator = nobodyKnows()"}) as response:
+        assert response.status == 400
+        assert (await response.json())["errorMessages"] == ["Unable to find JQL function 'nobodyKnows()'."]
     if emu.cloud:
         async with session.get(f"{api}/search/jql", params={"jql": "project = PROJ ORDER BY id ASC",
                                                             "maxResults": "1"}) as response:
@@ -430,3 +460,80 @@ async def test_approximate_count_on_cloud_only(jira_http):
         async with anonymous.post(count, json={"jql": "project = PROJ"}) as response:
             assert response.status == 401
     assert emu.knobs.count("POST", "/rest/api/3/search/approximate-count") == 6
+
+
+async def test_create_metadata_and_assignable_users_are_paged_as_the_api_description_says(jira_http):
+    emu, api, session = jira_http
+    values = "fields" if emu.cloud else "values"
+    meta = f"{api}/issue/createmeta/PROJ/issuetypes/10002"
+
+    async def page(url, **params):
+        async with session.get(url, params={k: str(v) for k, v in params.items()}) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+    first = await page(meta)
+    assert (first["startAt"], first["maxResults"], len(first[values])) == (0, 50, first["total"])
+    middle = await page(meta, startAt=3, maxResults=4)
+    assert (middle["startAt"], middle["maxResults"], middle["total"]) == (3, 4, first["total"])
+    assert middle[values] == first[values][3:7]
+    assert emu.cloud or middle["isLast"] is False
+    assert (await page(meta, maxResults=500))["maxResults"] == 200
+    emu.meta_max_results = 5        # a site with more fields than a page holds
+    assert len((await page(meta, maxResults=200))[values]) == 5
+
+    # The users in [startAt, startAt + maxResults), then only the assignable ones among them.
+    for n in range(20):
+        user = emu.add_user(f"user{n:02d}", f"User {n:02d}", f"user{n:02d}@example.com")
+        if n % 2:
+            user.access["PROJ"] = "read"
+    login = "query" if emu.cloud else "username"
+    users = f"{api}/user/assignable/search"
+    shown = await page(users, project="PROJ", **{login: "user"}, startAt=0, maxResults=10)
+    assert [u["displayName"] for u in shown] == [f"User {n:02d}" for n in range(0, 10, 2)]
+    shown = await page(users, project="PROJ", **{login: "user"}, startAt=10, maxResults=10)
+    assert [u["displayName"] for u in shown] == [f"User {n:02d}" for n in range(10, 20, 2)]
+    assert await page(users, project="PROJ", **{login: "user"}, startAt=20, maxResults=10) == []
+
+
+def test_library_reads_every_page_of_the_create_metadata():
+    emu = JiraEmulator("server")
+    emu.meta_max_results = 3
+    with serve_in_thread(emu.app) as url:
+        fields = connect(emu, url).project_issue_fields("PROJ", "10002", maxResults=False)
+        assert {"summary", "customfield_10013", "fixVersions"} <= {f.fieldId for f in fields}
+
+
+async def test_restricted_comments_and_subtasks(jira_http):
+    emu, api, session = jira_http
+    issue = await create(emu, api, session)
+    comments = f"{api}/issue/{issue['key']}/comment"
+    role = {"type": "role", "value": "Developers"}
+    async with session.post(comments, json={"body": body(emu, "internal"), "visibility": role}) as response:
+        assert response.status == 201
+        comment = await response.json()
+    assert comment["visibility"] == role
+    async with session.put(f"{comments}/{comment['id']}", json={"body": body(emu, "still internal")}) as r:
+        assert (await r.json())["visibility"] == role    # an edit without visibility keeps it
+    async with session.post(comments, json={"body": body(emu, "public")}) as response:
+        assert "visibility" not in await response.json()
+    async with session.post(comments, json={"body": body(emu, "x"), "visibility": {"type": "team"}}) as r:
+        assert r.status == 400 and "commentLevel" in (await r.json())["errors"]
+    async with session.get(comments) as response:
+        assert [c.get("visibility") for c in (await response.json())["comments"]] == [role, None]
+
+    parent = emu.issues[issue["id"]]
+    sub = emu.new_issue(emu.bob, emu.projects["PROJ"], {"summary": "sub", "issuetype": "10004",
+                                                        "parent": parent.id})
+    async with session.get(f"{api}/issue/{parent.key}") as response:
+        fields = (await response.json())["fields"]
+    assert [s["key"] for s in fields["subtasks"]] == [sub.key] and "parent" not in fields
+    async with session.get(f"{api}/issue/{sub.key}") as response:
+        fields = (await response.json())["fields"]
+    assert fields["parent"]["key"] == parent.key and fields["issuetype"]["subtask"] is True
+    async with session.delete(f"{api}/issue/{parent.key}") as response:
+        assert response.status == 400 and "deleteSubtasks" in (await response.json())["errorMessages"][0]
+    assert set(emu.issues) == {parent.id, sub.id}
+    async with session.delete(f"{api}/issue/{parent.key}", params={"deleteSubtasks": "true"}) as response:
+        assert response.status == 204
+    assert emu.issues == {}

@@ -20,6 +20,7 @@ from appliance.config import OutboundConfig
 from appliance.connectors.base import (RemoteAuthError, RemoteItemError, RemoteNotFound, RetriableRemoteError,
                                        WebhookEvent)
 from appliance.connectors.jira import JiraConnector
+from appliance.connectors.jira_search import SCAN_WINDOW
 from appliance.connectors.jql import jql_bound
 from appliance.outbound import OutboundClient, RetryPolicy
 from tests.fakes.jira import JiraEmulator
@@ -97,6 +98,31 @@ async def test_describe_project(world):
     assert [u.name for u in users] == ["Bob Builder"]
 
 
+async def test_describe_reads_every_page_of_the_create_metadata(world):
+    # createmeta is paged (startAt / maxResults, at most 200): a project with more fields than
+    # a page holds still shows them all.
+    whole = {f.id for f in (await world.jira.describe(world.project)).fields}
+    assert {"title", "customfield_10013", "fix_versions"} <= whole
+    world.emu.meta_max_results = 4
+    paged = await world.connector().describe(world.project)
+    assert {f.id for f in paged.fields} == whole
+
+
+async def test_list_users_pages_past_short_pages(world):
+    # Jira takes the users in [startAt, startAt + maxResults) and returns only the assignable
+    # ones among them: a short page is no sign of the end.
+    emu = world.emu
+    for n in range(250):
+        user = emu.add_user(f"user{n:03d}", f"User {n:03d}", f"user{n:03d}@example.com")
+        if n % 3:
+            user.access["PROJ"] = "read"          # may browse, may not be assigned
+    assignable = {"Alice Admin", "Bob Builder"} | {f"User {n:03d}" for n in range(0, 250, 3)}
+    users = await world.jira.list_users(world.project)
+    assert sorted(u.name for u in users) == sorted(assignable)
+    assert [u.name for u in await world.jira.list_users(world.project, "user24")] == [
+        "User 240", "User 243", "User 246", "User 249"]
+
+
 async def test_create_get_update_with_marker_and_rich_text(world):
     emu = world.emu
     bob = (await world.jira.list_users(world.project, "bob"))[0].to_dict()
@@ -140,14 +166,90 @@ async def test_create_get_update_with_marker_and_rich_text(world):
     assert (writes[0].method, writes[0].issue_key) == ("POST", "PROJ-1") and emu.writes_by(emu.bob) == []
 
 
-async def test_find_by_marker_with_jql_and_with_the_scan_fallback(world):
+async def test_find_by_marker_on_a_jira_that_never_indexed_the_property(world):
+    # As on a real Jira (Tandem is no Jira app, so nothing declares its property for JQL): the
+    # property clause is valid and matches nothing. The issues this account created, newest
+    # first, are looked through instead; other people's issues, however many and however new,
+    # neither match nor push ours out of the window.
+    emu = world.emu
     first = await create(world, marker="intent-1")
+    world.clock.tick(seconds=1)
     await create(world, title="other", marker="intent-2")
+    bob = world.connector(emu.bob)
+    world.clock.tick(seconds=1)
+    bobs = await bob.create_item(world.project, "Bug", {"title": "bob's"}, "intent-3")
+    carol = emu.add_user("carol", "Carol Importer", "carol@example.com")
+    for n in range(SCAN_WINDOW + 20):
+        world.clock.tick(seconds=1)
+        emu.new_issue(carol, emu.projects["PROJ"], {"summary": f"imported {n}", "issuetype": "10002"})
+    reads = ("GET", f"/rest/api/{'3' if emu.cloud else '2'}/issue/{{issueIdOrKey}}")
+    before = emu.knobs.requests[reads]
+    found = await world.jira.find_by_marker(world.project, "intent-1")
+    assert (found.id, found.marker) == (first.id, "intent-1")
+    assert emu.knobs.requests[reads] - before == 1, "the search carries the markers: one read, of the find"
+    assert await world.jira.find_by_marker(world.project, "intent-9") is None
+    assert await world.jira.find_by_marker(world.project, "intent-3") is None, "bob's, not this account's"
+    assert (await bob.find_by_marker(world.project, "intent-3")).id == bobs.id
+
+
+async def test_find_by_marker_where_an_admin_indexed_the_property_or_jira_refuses_the_clause(world):
+    emu = world.emu
+    emu.indexed_properties.add("tandem.sync")
+    first = await create(world, marker="intent-1")
+    await world.connector(emu.bob).create_item(world.project, "Bug", {"title": "bob's"}, "intent-2")
+    search = ("POST", "/rest/api/3/search/jql") if emu.cloud else ("GET", "/rest/api/2/search")
+    before = emu.knobs.requests[search]
+    assert (await world.jira.find_by_marker(world.project, "intent-1")).id == first.id
+    assert emu.knobs.requests[search] - before == 1, "found by the indexed property, no scan"
+    assert (await world.jira.find_by_marker(world.project, "intent-2")).marker == "intent-2"
+
+    async def refuse_property_clauses(request):
+        jql = request.query.get("jql", "") if request.method == "GET" else (await request.json()).get("jql", "")
+        if "issue.property[" in jql:
+            return web.json_response({"errorMessages": ["Field 'issue.property[tandem.sync].marker' does not "
+                                                        "exist or you do not have permission to view it."],
+                                      "errors": {}}, status=400)
+        return None
+
+    emu.knobs.fault = refuse_property_clauses
     assert (await world.jira.find_by_marker(world.project, "intent-1")).id == first.id
     assert await world.jira.find_by_marker(world.project, "intent-9") is None
-    world.emu.property_search = False   # Jira without an index for the property
-    assert (await world.jira.find_by_marker(world.project, "intent-1")).id == first.id
-    assert await world.jira.find_by_marker(world.project, "intent-9") is None
+
+
+async def test_rich_text_custom_fields_read_back_as_written(world):
+    # A multi-line text field holds rich text as the description does (Data Center: wiki
+    # markup; Cloud: ADF): read back, Markdown written comes back unchanged, so a round trip is
+    # no edit.
+    text = "Press *gently*, then **hard**:\n\n- plug in\n- see [docs](https://example.com/docs)"
+    item = await create(world, customfield_10013=text, customfield_10012="*plain* text")
+    assert (item.fields["customfield_10013"], item.fields["customfield_10012"]) == (text, "*plain* text")
+    stored = world.emu.issues[item.id].fields["customfield_10013"]
+    if world.emu.cloud:
+        assert stored["type"] == "doc"
+    else:
+        assert "_gently_" in stored and "*hard*" in stored and "[docs|https://example.com/docs]" in stored
+    world.clock.tick(minutes=1)
+    again = await world.jira.update_item(world.project, item.id, {"customfield_10013": item.fields["customfield_10013"]})
+    assert again.fields["customfield_10013"] == text and again.updated_at == item.updated_at, "no change"
+    [polled] = (await world.jira.changed_since(world.project, None, None)).items
+    assert polled.fields["customfield_10013"] == text
+    cleared = await world.jira.update_item(world.project, item.id, {"customfield_10013": None})
+    assert cleared.fields["customfield_10013"] is None
+    info = await world.jira.describe(world.project)
+    assert next(f for f in info.fields if f.id == "customfield_10013").type == "richtext"
+
+
+async def test_deleting_an_issue_deletes_its_subtasks(world):
+    # Jira refuses (400) to delete an issue with sub-tasks unless told to delete them too.
+    emu = world.emu
+    parent = await create(world)
+    sub = emu.new_issue(emu.bob, emu.projects["PROJ"], {"summary": "sub", "issuetype": "10004",
+                                                        "parent": parent.id})
+    other = await create(world, title="unrelated", marker="m-2")
+    await world.jira.delete_item(world.project, parent.id)
+    assert set(emu.issues) == {other.id} and sub.id not in emu.issues
+    await world.jira.delete_item(world.project, other.id)
+    assert emu.issues == {}
 
 
 async def test_failed_create_leaves_nothing_and_is_reported_retriable(world):
@@ -286,6 +388,36 @@ async def test_comments_with_markers(world):
     assert len((await world.jira.get_item(world.project, item.id)).comments) == 3
 
 
+async def test_restricted_comments_are_not_for_syncing(world, monkeypatch):
+    # A comment restricted to a role or group is private discussion: it comes marked like an
+    # app's own note (system), which the engine never copies, edits or deletes.
+    emu = world.emu
+    item = await create(world)
+    await world.jira.add_comment(world.project, item.id, "for everyone", "c-1")
+    api = f"{world.url}/rest/api/{'3' if emu.cloud else '2'}"
+    restricted = []
+    async with aiohttp.ClientSession(headers={"Authorization": emu.auth_header(emu.bob)}) as s:
+        for n, visibility in enumerate([{"type": "role", "value": "Developers"},
+                                        {"type": "group", "value": "jira-administrators"}]):
+            text = f"internal {n}"
+            body = ({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+                {"type": "text", "text": text}]}]} if emu.cloud else text)
+            async with s.post(f"{api}/issue/{item.id}/comment", json={"body": body, "visibility": visibility}) as r:
+                assert r.status == 201 and (await r.json())["visibility"] == visibility
+                restricted.append((await r.json())["id"])
+    listed = await world.jira.list_comments(world.project, item.id)
+    assert [(c.body, c.system) for c in listed] == [("for everyone", False), ("internal 0", True),
+                                                   ("internal 1", True)]
+    assert [(c.body, c.system) for c in (await world.jira.get_item(world.project, item.id, comments=False)).comments] \
+        == [(c.body, c.system) for c in listed]
+    [polled] = (await world.jira.changed_since(world.project, None, None)).items
+    assert [c.id for c in polled.comments if c.system] == restricted
+    if emu.cloud:    # a Service Management internal note says jsdPublic: false
+        render = emu.render.comment
+        monkeypatch.setattr(emu.render, "comment", lambda c, *args: dict(render(c, *args), jsdPublic=False))
+        assert all(c.system for c in await world.jira.list_comments(world.project, item.id))
+
+
 async def test_polled_items_carry_their_comments_when_the_page_holds_all(world, monkeypatch):
     item = await create(world)
     await world.jira.add_comment(world.project, item.id, "first", "c-1")
@@ -350,8 +482,11 @@ async def test_retries_rate_limits_and_error_classes(world):
         await jira.update_item(world.project, item.id, {"labels": ["two words"]})
     assert refused.value.details == {"labels": "The label 'two words' contains spaces which is invalid."}
     emu.bob.access["PROJ"] = "read"
-    with pytest.raises(RemoteAuthError):
+    # Jira answers an edit the account may not make with 400 (its API description lists no 403
+    # for lacking Edit issues): that item fails, the connection goes on.
+    with pytest.raises(RemoteItemError) as no_edit:
         await world.connector(emu.bob).update_item(world.project, item.id, {"title": "x"})
+    assert no_edit.value.status == 400 and "permission" in str(no_edit.value)
     emu.alice.token = emu.alice.password = "revoked"
     with pytest.raises(RemoteAuthError):
         await jira.get_item(world.project, item.id)
