@@ -34,7 +34,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from appliance.connectors.base import Comment, Item, RemoteItemError, RemoteNotFound
+from appliance.connectors.base import Comment, Item, RemoteAuthError, RemoteItemError, RemoteNotFound
+from appliance.sync import deletes
 from appliance.sync.mapping import OTHER, SIDE_NAME
 from appliance.sync.spec import IntegrationSpec
 from appliance.sync.store import Event, Intent, Link
@@ -136,7 +137,9 @@ def has_news(side: str, comments: Sequence[Comment], pairs: Sequence[asyncpg.Rec
 async def _copy(engine: Engine, link: Link, todo: list[tuple[str, Comment]], lists: Mapping[str, list[Comment]],
                 made_with_pair: Sequence[Intent]) -> int:
     """Copy each (side, comment) of `todo` to the other side, in order; returns how many were
-    created. The intents of all of them are committed first (one statement, or with the pair
+    created. A copy the other app refuses for good (RemoteItemError) does not hold back the
+    ones after it: they are copied, then the item fails with the first refusal's reason (its
+    retry tries only what is still not copied). The intents of all of them are committed first (one statement, or with the pair
     when `made_with_pair` are theirs), and the pairs recorded together after the creates, also
     those made before a failure (one statement): a crash in between leaves intents pending,
     whose markers the next look finds."""
@@ -148,6 +151,7 @@ async def _copy(engine: Engine, link: Link, todo: list[tuple[str, Comment]], lis
         intents = await engine.store.intents_for("comment", sources, link.id)
     made = 0
     pairs = []
+    refused: list[tuple[str, RemoteItemError]] = []     # (the side that refused, why)
     try:
         for (side, comment), (intent, fresh) in zip(todo, intents):
             other = OTHER[side]
@@ -155,8 +159,16 @@ async def _copy(engine: Engine, link: Link, todo: list[tuple[str, Comment]], lis
             copy = None if fresh else by_marker[other].get(intent.marker)
             if copy is None:
                 body = author_line(comment.author.name) + (engine.mapper.rich_text(comment.body, side) or "")
-                copy = await engine._call(other, lambda c, i=intent, t=target, o=other, b=body: c.add_comment(
-                    t.container, link.item_id(o), b, i.marker))
+                try:
+                    copy = await engine._call(other, lambda c, i=intent, t=target, o=other, b=body: c.add_comment(
+                        t.container, link.item_id(o), b, i.marker))
+                except RemoteNotFound:
+                    raise
+                except RemoteItemError as exc:
+                    # This comment only (too long for the other app, say): the ones after it
+                    # are copied, and the item fails with this reason once they are.
+                    refused.append((other, exc))
+                    continue
                 if engine.fault:
                     engine.fault("comment_created")
                 made += 1
@@ -167,6 +179,12 @@ async def _copy(engine: Engine, link: Link, todo: list[tuple[str, Comment]], lis
                                 f"comment by {comment.author.name} copied")))
     finally:
         await engine.store.add_comment_links(link, pairs, engine.run_id)
+    if refused:
+        side, first = refused[0]
+        error = RemoteItemError(f"{len(refused)} comment(s) not copied: {first.message}", status=first.status,
+                                endpoint=first.endpoint)
+        error.side = side
+        raise error
     return made
 
 
@@ -287,6 +305,10 @@ async def _deleted(engine: Engine, link: Link, pair: asyncpg.Record, current: di
             detail += f"gone on {SIDE_NAME[survivor]} too"
         except RemoteItemError as exc:      # refused for good, as in _write
             detail += f"kept on {SIDE_NAME[survivor]}: {exc.message}"
+        except RemoteAuthError as exc:
+            if not deletes.not_permitted(exc):
+                raise
+            detail += f"kept on {SIDE_NAME[survivor]}: the account may not delete it ({exc.message})"
     elif not flows:
         detail += f"kept on {SIDE_NAME[survivor]} (comments sync {engine.spec.comments.direction} only)"
     else:

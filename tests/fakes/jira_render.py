@@ -21,6 +21,10 @@ NAMES = {"priority": dict(PRIORITIES), "resolution": dict(RESOLUTIONS),
          "issuetype": dict(ISSUE_TYPES + SUBTASK_TYPES), "customfield_10011": dict(TEAM_OPTIONS)}
 
 
+#: jira.text.field.character.limit, Jira's default.
+TEXT_LIMIT = 32767
+
+
 class Renderer:
     def __init__(self, flavor: str, tz: ZoneInfo, users: dict[str, User], issues: dict[str, Issue]):
         self.cloud = flavor == "cloud"
@@ -107,10 +111,20 @@ class Renderer:
             if not valid_adf(raw):
                 raise FieldError(field_id, "Operation value must be an Atlassian Document (see the "
                                            "Atlassian Document Format)")
+            self._within_limit(text_from_adf(raw), field_id)
             return raw
         if not isinstance(raw, str):
             raise FieldError(field_id, "Operation value must be a string")
+        self._within_limit(raw, field_id)
         return adf_from_text(raw) if self.cloud else raw
+
+    @staticmethod
+    def _within_limit(text: str, field_id: str) -> None:
+        """Jira's text fields and comments hold at most jira.text.field.character.limit
+        characters (32,767 by default)."""
+        if len(text) > TEXT_LIMIT:
+            raise FieldError(field_id, f"The entered text is too long. It exceeds the allowed limit of "
+                                       f"{TEXT_LIMIT:,} characters.")
 
     def plain(self, value: Any) -> str | None:
         """A body as the plain text used in changelogs and renderedFields."""

@@ -325,3 +325,32 @@ async def test_a_type_change_on_either_side_changes_the_mapped_type(world):
     await engine.run_once("test")
     assert issue.issue_type == "task" and sorted(issue.labels) == ["ui"] and await jira_type() == "Story"
     await assert_quiet(w, engine)
+
+
+async def test_a_comment_the_other_app_refuses_does_not_hold_back_the_ones_after_it(world):
+    """Jira holds at most 32,767 characters in a comment. A GitLab note with a pasted log over
+    that fails the item with Jira's reason, but the notes after it are copied, and the retry
+    tries the refused one alone."""
+    w = world
+    await w.jira_issue("Printer")
+    row = await w.integration()
+    engine = w.engine(row)
+    await quiesce(engine)
+    [issue] = w.gl_issues()
+    await w.gl_comment(issue.iid, "log:\n" + "x" * 40000)
+    await w.gl_comment(issue.iid, "second: please look at this")
+    await w.gl_edit(issue.iid, title="Printer (renamed)")
+    result = await engine.run_once("test")
+    assert result.counts["errors"] == 1
+    [jira_issue] = w.jira.issues.values()
+    assert jira_issue.fields["summary"] == "Printer (renamed)"
+    assert [c.body for c in jira_issue.comments] == ["_Bob Builder wrote:_\n\nsecond: please look at this"]
+    [error] = await w.pool.fetch("SELECT error, attempts FROM t_acme.item_errors")
+    assert "1 comment(s) not copied" in error["error"] and "exceeds the allowed limit of 32,767" in error["error"]
+    comment_posts = "/rest/api/2/issue/{issueIdOrKey}/comment"
+    tried = w.jira.knobs.count("POST", comment_posts)
+    await w.pool.execute("UPDATE t_acme.item_errors SET next_attempt_at = now()")
+    await engine.run_once("test")
+    assert w.jira.knobs.count("POST", comment_posts) > tried     # the refused one is tried again
+    assert len(jira_issue.comments) == 1                          # and the one copied is not copied twice
+    assert "exceeds the allowed limit" in await w.pool.fetchval("SELECT min(error) FROM t_acme.item_errors")
