@@ -6,8 +6,15 @@ Containers are projects, by numeric id (a "group/project" path works too). Items
 
 Canonical fields: title; description (GitLab Markdown is the canonical rich text already; the
 sync-marker footer is removed); status; labels (sorted, status labels excluded); assignees;
-reporter (the author); milestone (title); due_date; weight; confidential. `Item.type` is the
-issue_type ("issue", "incident", "task", "test_case").
+reporter (the author); milestone (title: the project's own milestones and those of its group
+and the group's parents, `include_ancestors`); due_date; weight; confidential. `Item.type` is
+the issue_type ("issue", "incident", "task", "test_case").
+
+Upload links: GitLab links an upload project-relative (`/uploads/<secret>/<file>`); the text
+the connector returns (description, comment bodies) has such links absolute (the project's
+web URL in front), and text it writes has links to the project's uploads made relative again,
+so GitLab keeps its own form and a read -> write -> read round trip gives the same text
+(gitlab_markdown). Upload detection for attachments reads the text as GitLab stores it.
 
 Status: GitLab has two states, "opened" and "closed". With the connection option
 `status_scope` (default "status"; "" turns it off), scoped labels `status::<name>` on an open
@@ -22,29 +29,26 @@ verifies the footer exactly; as a second look it scans the connection account's 
 so a lagging search cannot cause a duplicate.
 
 Comments are notes; system notes ("added ~1 label", "closed") are not comments and are left
-out, as are the link notes of attachments.
+out, as are the link notes of attachments and internal notes (`internal: true`, formerly
+`confidential: true`: for project members only, so never copied to the other app; Tandem
+never edits or deletes one either, and files linked only from one are no attachments).
 
 Attachments: GitLab has no per-issue attachment list; a file is an upload (POST
 /projects/:id/uploads) referenced by a Markdown link `/uploads/<secret>/<filename>`. Tandem
 uploads a file and links it in a note of its own (footer `<!-- tandem:attachment size=N -->`,
-which also records the size), so the
-description, which is a synced field, is never rewritten for an attachment. An item's
-attachments are the uploads linked from its description and notes; they are downloaded
-through the API (`/projects/:id/uploads/:secret/:filename`, GitLab 17.4+). GitLab does not tell
-an upload's size without fetching it: `size` is 0 for uploads Tandem did not make.
+which also records the size), so the description, which is a synced field, is never
+rewritten for an attachment. An item's attachments are the project's uploads linked from its
+description and notes; they are downloaded through the API
+(`/projects/:id/uploads/:secret/:filename`, GitLab 17.4+). GitLab does not tell an upload's
+size without fetching it: `size` is None for uploads Tandem did not make.
 
-changed_since: `updated_after` is inclusive ("on or after") and compared with the stored
-microsecond value, while the API prints milliseconds. The connector asks from `since` rounded
-down to the millisecond (an overlap: the engine de-duplicates), orders by updated_at then id,
-and pages by keyset on (updated_at, iids already returned at that instant) instead of page
-numbers, so an issue edited while paging is neither skipped nor repeated in the same pass.
-The first page's `total` is the X-Total header of its request; beyond the 10,000 rows GitLab
-counts there, when more pages follow, one issues_statistics request counts them.
+changed_since pages by a keyset of its own (the issue list has offset pages only), so an
+issue edited while paging is neither skipped nor returned twice for one change, also within more
+than a page of issues updated at one instant: see gitlab_changes.
 """
 
 from __future__ import annotations
 
-import base64
 import hmac
 import json
 import logging
@@ -59,43 +63,19 @@ from urllib.parse import quote, unquote
 from appliance.connectors.base import (AttachmentRef, ChangePage, Comment, ConnectionReport, Connector,
                                        ConnectorError, ContainerInfo, ContainerRef, FieldSpec, Item,
                                        NotSupported, RemoteAuthError, RemoteItemError, RemoteNotFound,
-                                       RetriableRemoteError, StatusSpec, UserRef, WebhookEvent, spooled_upload,
-                                       utc)
+                                       StatusSpec, UserRef, WebhookEvent, spooled_upload)
+from appliance.connectors.gitlab_changes import PER_PAGE, changed_page, parse_time
+from appliance.connectors.gitlab_markdown import (ATTACHMENT_NOTE, UPLOAD_LINK, absolute_uploads, has_upload_link,
+                                                  project_web_url, relative_uploads, split_marker, with_marker)
 
 log = logging.getLogger(__name__)
 
 API = "api/v4"
-PER_PAGE = 100
 ISSUE_TYPES = ["issue", "incident", "task", "test_case"]
 LEVELS = {10: "Guest", 15: "Planner", 20: "Reporter", 30: "Developer", 40: "Maintainer", 50: "Owner"}
-MARKER = re.compile(r"\s*<!-- tandem:sync:([A-Za-z0-9_.:-]+) -->\s*$")
-ATTACHMENT_NOTE = re.compile(r"<!-- tandem:attachment size=(\d+) -->")
-UPLOAD_LINK = re.compile(r"!?\[([^\]]*)\]\((?:[^)\s]*?)?/uploads/([0-9a-f]{32})/([^)\s]+)\)")
+# Group milestones too (of the project's group and its parents; GitLab 16.7+, as uploads need 17.4).
+ANCESTORS = {"include_ancestors": "true"}
 RECENT_SCAN = 20  # how many of the account's newest issues find_by_marker checks after the search
-
-
-def parse_time(value: str | None) -> datetime | None:
-    return None if value is None else utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-
-
-def api_time(value: datetime) -> str:
-    """`value` rounded down to GitLab's printed precision (ms), as it accepts it."""
-    value = utc(value)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def split_marker(text: str | None) -> tuple[str, str | None]:
-    """(text without the marker footer, marker or None)."""
-    text = text or ""
-    match = MARKER.search(text)
-    if match is None:
-        return text, None
-    return text[:match.start()], match.group(1)
-
-
-def with_marker(text: str | None, marker: str | None) -> str:
-    body, _ = split_marker(text)
-    return f"{body}\n\n<!-- tandem:sync:{marker} -->" if marker else body
 
 
 def user_ref(data: Mapping[str, Any] | None) -> UserRef | None:
@@ -103,6 +83,11 @@ def user_ref(data: Mapping[str, Any] | None) -> UserRef | None:
         return None
     return UserRef(id=str(data["id"]), name=data.get("name") or data.get("username") or "",
                    email=data.get("email") or data.get("public_email") or None, login=data.get("username"))
+
+
+def is_internal(note: Mapping[str, Any]) -> bool:
+    """Whether a note is internal (`internal`; older GitLab names it `confidential` only)."""
+    return bool(note.get("internal") or note.get("confidential"))
 
 
 class GitLabConnector(Connector):
@@ -152,7 +137,9 @@ class GitLabConnector(Connector):
 
     def to_item(self, issue: Mapping[str, Any], notes: list[Mapping[str, Any]] | None = None, *,
                 comments: bool = False, attachments: bool = False) -> Item:
+        project_url = project_web_url(issue["web_url"])
         description, marker = split_marker(issue.get("description"))
+        description = absolute_uploads(description, project_url)
         labels = [name for name in issue.get("labels") or [] if not self.is_status_label(name)]
         status_labels = [name for name in issue.get("labels") or [] if self.is_status_label(name)]
         if issue["state"] == "closed":
@@ -175,30 +162,42 @@ class GitLabConnector(Connector):
                     updated_at=parse_time(issue["updated_at"]), fields=fields, marker=marker,
                     raw_version=issue["updated_at"])
         if notes is not None and comments:
-            item.comments = [self.to_comment(n) for n in notes if self.is_comment(n)]
+            item.comments = [self.to_comment(n, project_url) for n in notes if self.is_comment(n)]
         if notes is not None and attachments:
             item.attachments = self.linked_uploads(issue, notes)
         return item
 
     @staticmethod
     def is_comment(note: Mapping[str, Any]) -> bool:
-        return not note.get("system") and not ATTACHMENT_NOTE.search(note.get("body") or "")
+        """Whether the note is a comment to sync: not a system note, not an internal one (for
+        project members only: copying it would publish it), not an attachment's link note."""
+        return (not note.get("system") and not is_internal(note)
+                and not ATTACHMENT_NOTE.search(note.get("body") or ""))
 
     @staticmethod
-    def to_comment(note: Mapping[str, Any]) -> Comment:
+    def to_comment(note: Mapping[str, Any], project_url: str | None = None) -> Comment:
+        """The note as a Comment, its upload links made absolute with `project_url` (the
+        project's web URL; needed when the body has a relative one). An internal note is
+        flagged `system` like a system note, as nothing flagged so is synced."""
         body, marker = split_marker(note.get("body"))
-        return Comment(id=str(note["id"]), author=user_ref(note["author"]), body=body,
+        return Comment(id=str(note["id"]), author=user_ref(note["author"]), body=absolute_uploads(body, project_url),
                        created_at=parse_time(note["created_at"]), updated_at=parse_time(note["updated_at"]),
-                       marker=marker, system=bool(note.get("system")))
+                       marker=marker, system=bool(note.get("system")) or is_internal(note))
 
     def linked_uploads(self, issue: Mapping[str, Any], notes: list[Mapping[str, Any]]) -> list[AttachmentRef]:
-        """Uploads linked from the description and the (non-system) notes, first link wins."""
+        """Uploads linked from the description and the notes (not system or internal ones: an
+        internal note's file is as private as the note), first link wins; read from the text
+        as GitLab stores it, where links are relative or absolute."""
         found: dict[str, AttachmentRef] = {}
+        project_url = project_web_url(issue["web_url"])
         sources = [(issue.get("description"), issue["created_at"], issue.get("author"))]
-        sources += [(n.get("body"), n["created_at"], n.get("author")) for n in notes if not n.get("system")]
+        sources += [(n.get("body"), n["created_at"], n.get("author")) for n in notes
+                    if not n.get("system") and not is_internal(n)]
         for text, created, author in sources:
             for match in UPLOAD_LINK.finditer(text or ""):
-                secret, filename = match.group(2), match.group(3)
+                if not _own_upload(match["base"], project_url, issue["project_id"]):
+                    continue  # another project's upload: not this issue's to list, nor fetchable here
+                secret, filename = match["secret"], match["file"]
                 key = f"{secret}/{filename}"
                 if key in found:
                     continue
@@ -222,63 +221,21 @@ class GitLabConnector(Connector):
         return self.to_item(issue, notes, comments=comments, attachments=attachments)
 
     async def list_comments(self, container: str, item_id: str) -> list[Comment]:
-        return [self.to_comment(n) for n in await self._notes(container, item_id) if self.is_comment(n)]
+        notes = [n for n in await self._notes(container, item_id) if self.is_comment(n)]
+        project_url = await self._project_url(container, *(n.get("body") for n in notes))
+        return [self.to_comment(n, project_url) for n in notes]
+
+    async def _project_url(self, container: str, *texts: str | None) -> str | None:
+        """The project's web URL when one of `texts` has an upload link (to convert), else None
+        without asking. Not cached: a renamed project must not leave texts in two forms."""
+        if not any(has_upload_link(text) for text in texts):
+            return None
+        return (await self._get(self.project_path(container)))["web_url"]
 
     async def changed_since(self, container: str, since: datetime | None, cursor: str | None, *,
                             page_size: int = 50) -> ChangePage:
-        state = json.loads(base64.urlsafe_b64decode(cursor)) if cursor else {
-            "after": api_time(since) if since else None, "seen": [], "skip": 0}
-        after, seen = state["after"], set(state["seen"])
-        params: dict[str, Any] = {"order_by": "updated_at", "sort": "asc", "scope": "all", "state": "all"}
-        if after:
-            params["updated_after"] = after
-        # Ask for enough rows to get past those already returned at the cursor's instant; past
-        # 100 of them (a bulk edit), page through that instant by offset.
-        if len(seen) + page_size <= PER_PAGE:
-            per_page, page = len(seen) + page_size, 1
-        else:
-            per_page, page = PER_PAGE, len(seen) // PER_PAGE + 1
-        page += state.get("skip", 0)
-        response = await self.http.request("GET", f"{self.project_path(container)}/issues",
-                                           params={**params, "per_page": per_page, "page": page})
-        rows = response.json()
-        # X-Total counts every matching row, whatever the page size: the poll's size, when
-        # GitLab still counts (it stops beyond 10,000 rows and leaves the header out).
-        total = _count(response.headers.get("X-Total")) if cursor is None else None
-        fresh = [r for r in rows if not (api_time(parse_time(r["updated_at"])) == after and str(r["iid"]) in seen)]
-        items = [self.to_item(r) for r in fresh[:page_size]]
-        if len(rows) < per_page and len(fresh) <= page_size:
-            return ChangePage(items=items, next_cursor=None, total=total)
-        if cursor is None and total is None:
-            total = await self._issue_count(container, after)
-        if not items:
-            # Only rows already returned (they shifted while paging): look one page further.
-            return ChangePage(items=[], next_cursor=self._cursor(after, seen, state.get("skip", 0) + 1),
-                              total=total)
-        last = api_time(items[-1].updated_at)
-        at_last = {i.id for i in items if api_time(i.updated_at) == last}
-        if last == after:
-            at_last |= seen
-        return ChangePage(items=items, next_cursor=self._cursor(last, at_last, 0), total=total)
-
-    async def _issue_count(self, container: str, after: str | None) -> int | None:
-        """How many issues a poll from `after` holds, by issues_statistics, which counts past
-        the 10,000 rows where X-Total stops; None when GitLab does not say (a refusal, or an
-        outage outlasting the retries: a progress figure is not worth failing a poll for)."""
-        params = {"scope": "all", **({"updated_after": after} if after else {})}
-        try:
-            answer = await self._get(f"{self.project_path(container)}/issues_statistics", params)
-        except (RemoteItemError, RetriableRemoteError) as exc:
-            log.warning("GitLab did not count the issues of a poll (%s); it goes on without a total", exc,
-                        extra={"connection": self.http.connection_id})
-            return None
-        count = ((answer or {}).get("statistics") or {}).get("counts", {}).get("all")
-        return count if isinstance(count, int) else None
-
-    @staticmethod
-    def _cursor(after: str | None, seen: set[str], skip: int) -> str:
-        data = {"after": after, "seen": sorted(seen, key=int), "skip": skip}
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+        """See Connector.changed_since; the paging is gitlab_changes' (its docstring says how)."""
+        return await changed_page(self, container, since, cursor, page_size)
 
     async def find_by_marker(self, container: str, marker: str) -> Item | None:
         base = f"{self.project_path(container)}/issues"
@@ -350,7 +307,7 @@ class GitLabConnector(Connector):
         path = self.project_path(container)
         project = await self._get(path)
         labels = [label["name"] for label in await self._all(f"{path}/labels")]
-        milestones = [m["title"] for m in await self._all(f"{path}/milestones", {"state": "active"})]
+        milestones = [m["title"] for m in await self._all(f"{path}/milestones", {"state": "active", **ANCESTORS})]
         statuses = [StatusSpec("opened", "todo")]
         statuses += [StatusSpec(name, _category(name)) for name in sorted(labels) if self.is_status_label(name)]
         statuses.append(StatusSpec("closed", "done"))
@@ -378,10 +335,11 @@ class GitLabConnector(Connector):
     # -- writing ------------------------------------------------------------------------------
 
     async def _milestone_id(self, container: str, title: str | None) -> int:
-        """The id of the project milestone titled `title` (0 removes the milestone)."""
+        """The id of the milestone titled `title` of the project or of one of its groups (0
+        removes the milestone)."""
         if not title:
             return 0
-        rows = await self._get(f"{self.project_path(container)}/milestones", {"title": title})
+        rows = await self._get(f"{self.project_path(container)}/milestones", {"title": title, **ANCESTORS})
         if not rows:
             raise RemoteItemError(f"GitLab project {container} has no milestone {title!r}")
         return rows[0]["id"]
@@ -420,7 +378,9 @@ class GitLabConnector(Connector):
                           marker: str) -> Item:
         params = await self._write_params(container, fields)
         status = fields.get("status") or "opened"
-        params.update({"issue_type": item_type, "description": with_marker(fields.get("description"), marker),
+        description = fields.get("description")
+        description = relative_uploads(description, await self._project_url(container, description))
+        params.update({"issue_type": item_type, "description": with_marker(description, marker),
                        "labels": ",".join(self._labels_for(list(fields.get("labels") or []), status))})
         issue = (await self.http.request("POST", f"{self.project_path(container)}/issues", json=params,
                                          expect=(201,))).json()
@@ -437,7 +397,8 @@ class GitLabConnector(Connector):
             current = await self._get(path)
             item = self.to_item(current)
             if "description" in changes:
-                params["description"] = with_marker(changes["description"], item.marker)
+                description = relative_uploads(changes["description"], project_web_url(current["web_url"]))
+                params["description"] = with_marker(description, item.marker)
             if "labels" in changes or "status" in changes:
                 status = changes.get("status", item.fields["status"])
                 labels = list(changes.get("labels", item.fields["labels"]))
@@ -454,9 +415,11 @@ class GitLabConnector(Connector):
         await self.http.request("DELETE", f"{self.project_path(container)}/issues/{item_id}", expect=(204,))
 
     async def add_comment(self, container: str, item_id: str, body: str, marker: str) -> Comment:
+        project_url = await self._project_url(container, body)
         note = (await self.http.request("POST", f"{self.project_path(container)}/issues/{item_id}/notes",
-                                        json={"body": with_marker(body, marker)}, expect=(201,))).json()
-        return self.to_comment(note)
+                                        json={"body": with_marker(relative_uploads(body, project_url), marker)},
+                                        expect=(201,))).json()
+        return self.to_comment(note, project_url)
 
     async def _me(self) -> dict[str, Any]:
         if self._account is None:
@@ -465,18 +428,20 @@ class GitLabConnector(Connector):
 
     async def update_comment(self, container: str, item_id: str, comment_id: str, body: str) -> Comment:
         path = f"{self.project_path(container)}/issues/{item_id}/notes/{comment_id}"
-        note = await self._get(path)
+        note = _not_internal(await self._get(path), "edit")
         if note["author"]["id"] != (await self._me())["id"]:
             # GitLab lets only a note's author edit it (a 403 would read as a revoked token).
             raise NotSupported(f"GitLab lets only the author of note {comment_id} "
                                f"(@{note['author'].get('username')}) edit it")
         marker = split_marker(note.get("body"))[1]
-        note = (await self.http.request("PUT", path, json={"body": with_marker(body, marker)})).json()
-        return self.to_comment(note)
+        project_url = await self._project_url(container, body)
+        note = (await self.http.request("PUT", path, json={"body": with_marker(relative_uploads(body, project_url),
+                                                                               marker)})).json()
+        return self.to_comment(note, project_url)
 
     async def delete_comment(self, container: str, item_id: str, comment_id: str) -> None:
         path = f"{self.project_path(container)}/issues/{item_id}/notes/{comment_id}"
-        note = await self._get(path)
+        note = _not_internal(await self._get(path), "delete")
         if note["author"]["id"] != (await self._me())["id"]:
             if _access_level(await self._get(self.project_path(container))) < 40:
                 raise NotSupported(f"GitLab lets only the author of note {comment_id} "
@@ -513,8 +478,8 @@ class GitLabConnector(Connector):
         me = (await self._me())["id"]
         for note in await self._notes(container, item_id):
             body = note.get("body") or ""
-            linked = {f"{m.group(2)}/{m.group(3)}" for m in UPLOAD_LINK.finditer(body)}
-            if note.get("system") or ref.id not in linked:
+            linked = {f"{m['secret']}/{m['file']}" for m in UPLOAD_LINK.finditer(body)}
+            if note.get("system") or is_internal(note) or ref.id not in linked:
                 continue
             if ATTACHMENT_NOTE.search(body) and note["author"]["id"] == me:
                 path = f"{self.project_path(container)}/issues/{item_id}/notes/{note['id']}"
@@ -553,6 +518,22 @@ class GitLabConnector(Connector):
         return []
 
 
+def _own_upload(base: str, project_url: str, project_id: int) -> bool:
+    """Whether an upload link's `base` (what precedes /uploads/) is the project's: relative, its
+    web URL, or the `full_path` form GitLab's upload API also returns (`/-/project/<id>`)."""
+    full_path = re.fullmatch(rf"(?:https?://[^/\s]+)?/-/project/{project_id}", base)
+    return base in ("", project_url) or full_path is not None
+
+
+def _not_internal(note: dict[str, Any], action: str) -> dict[str, Any]:
+    """`note`, or NotSupported when it is internal: Tandem never lists one as a comment, so a
+    request to change one is not the engine's to make (and its text is not for the other app)."""
+    if is_internal(note):
+        raise NotSupported(f"note {note['id']} is an internal note (for project members only); "
+                           f"Tandem does not {action} internal notes")
+    return note
+
+
 def _access_level(project: Mapping[str, Any]) -> int:
     """The token's level in a project: direct membership or through its group, the higher."""
     permissions = project.get("permissions") or {}
@@ -564,11 +545,6 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
-
-
-def _count(value: str | None) -> int | None:
-    """A count header's value (X-Total) as a number; None when missing or not a count."""
-    return int(value) if value and re.fullmatch(r"[0-9]+", value.strip()) else None
 
 
 def _next_link(link: str) -> str | None:

@@ -12,11 +12,18 @@ Built from the community OpenAPI description in ../shared/specs/ (beside the rep
   `updated_before` are inclusive ("updated on or after"), compared with the stored value.
 - updated_at moves on every edit and on every note (notes touch their issue). Label, state,
   title, description, assignee and milestone changes add system notes (system=true).
+- Issue lists break ties by id, descending, whichever the sort (GitLab's Issuable.sort_by_attribute).
 - Offset pagination with X-Page, X-Per-Page, X-Next-Page, X-Prev-Page, X-Total, X-Total-Pages
   (the totals are left out beyond 10,000 rows, as GitLab does) and a Link header; /projects also
   does keyset pagination (pagination=keyset, order_by=id). /projects/:id/issues_statistics counts
   what the issue list's filters keep, by state, without that limit (its `scope` defaults to
   created_by_me).
+- Milestones: a project's own, and its groups' (`add_group_milestone`, for the namespace and
+  each parent of it), which an issue may carry; /projects/:id/milestones lists the groups' only
+  with `include_ancestors=true` (16.7+) or the deprecated `include_parent_milestones` (both: 400).
+- Internal notes: `internal` (or the older `confidential`) on create; shown only to members
+  from Planner up and to their author, rendered with both `internal` and `confidential`, and
+  delivered to confidential note hooks only.
 - Webhooks: project hooks receive "Issue Hook" / "Note Hook" deliveries (X-Gitlab-Event,
   X-Gitlab-Token, X-Gitlab-Event-UUID), sent in order by a background task; `await drain_hooks()`.
 
@@ -136,13 +143,15 @@ class Label:
 
 @dataclass
 class Milestone:
+    """A project milestone (`project_id`) or a group milestone (`group`, the group's full path)."""
     id: int
     iid: int
-    project_id: int
+    project_id: int | None
     title: str
     state: str = "active"
     due_date: str | None = None
     created_at: datetime = field(default_factory=now)
+    group: str | None = None
 
 
 @dataclass
@@ -154,6 +163,7 @@ class Note:
     system: bool
     created_at: datetime
     updated_at: datetime
+    internal: bool = False  # shown to the project's members (Planner and up) and its author only
 
 
 @dataclass
@@ -258,6 +268,7 @@ class GitLabFake:
         self.users: dict[int, User] = {}
         self.tokens: dict[str, Token] = {}
         self.projects: dict[int, Project] = {}
+        self.group_milestones: dict[int, Milestone] = {}  # id -> milestone of a group (namespace)
         self.writes: dict[str, list[Write]] = {}  # token -> writes
         self.deliveries: list[Delivery] = []
         self._ids: dict[str, int] = {}
@@ -336,6 +347,27 @@ class GitLabFake:
         project.next_milestone_iid += 1
         project.milestones[milestone.id] = milestone
         return milestone
+
+    def add_group_milestone(self, group: str, title: str) -> Milestone:
+        """A milestone of the group `group` (a namespace full path, e.g. "acme" or "acme/team"):
+        the projects in it and in its subgroups can use it. Ids share the project milestones' sequence."""
+        iid = 1 + sum(1 for m in self.group_milestones.values() if m.group == group)
+        milestone = Milestone(self.next_id("milestone"), iid, None, title, created_at=self.tick(), group=group)
+        self.group_milestones[milestone.id] = milestone
+        return milestone
+
+    def milestones_of(self, project: Project, *, ancestors: bool) -> list[Milestone]:
+        """The project's milestones, plus (`ancestors`) those of its group and the group's parents."""
+        rows = list(project.milestones.values())
+        if ancestors:
+            parts = project.namespace.split("/")
+            groups = {"/".join(parts[:n]) for n in range(1, len(parts) + 1)}
+            rows += [m for m in self.group_milestones.values() if m.group in groups]
+        return rows
+
+    def milestone(self, project: Project, milestone_id: int | None) -> Milestone | None:
+        """The milestone `milestone_id` if `project` can use it (its own or an ancestor group's)."""
+        return next((m for m in self.milestones_of(project, ancestors=True) if m.id == milestone_id), None)
 
     # -- views for tests ----------------------------------------------------------------------
 
@@ -427,12 +459,17 @@ class GitLabFake:
                 "priority": None, "is_project_label": True}
 
     def milestone_json(self, milestone: Milestone) -> dict[str, Any]:
-        project = self.projects[milestone.project_id]
-        return {"id": milestone.id, "iid": milestone.iid, "project_id": milestone.project_id,
+        if milestone.group is not None:
+            owner = {"group_id": abs(hash(milestone.group)) % 10_000}
+            web_url = f"{self.base_url}/groups/{milestone.group}/-/milestones/{milestone.iid}"
+        else:
+            owner = {"project_id": milestone.project_id}
+            project = self.projects[milestone.project_id]
+            web_url = f"{self.base_url}/{project.path_with_namespace}/-/milestones/{milestone.iid}"
+        return {"id": milestone.id, "iid": milestone.iid, **owner,
                 "title": milestone.title, "description": "", "state": milestone.state,
                 "created_at": stamp(milestone.created_at), "updated_at": stamp(milestone.created_at),
-                "due_date": milestone.due_date, "start_date": None, "expired": False,
-                "web_url": f"{self.base_url}/{project.path_with_namespace}/-/milestones/{milestone.iid}"}
+                "due_date": milestone.due_date, "start_date": None, "expired": False, "web_url": web_url}
 
     # -- webhooks -----------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
     def issue_json(project: Project, issue: Issue) -> dict[str, Any]:
         web_url = f"{fake.base_url}/{project.path_with_namespace}/-/issues/{issue.iid}"
         assignees = [fake.user_json(fake.users[uid]) for uid in issue.assignee_ids]
-        milestone = project.milestones.get(issue.milestone_id) if issue.milestone_id else None
+        milestone = fake.milestone(project, issue.milestone_id) if issue.milestone_id else None
         notes = project.notes.get(issue.iid, [])
         api = f"{fake.base_url}/api/v4/projects/{project.id}"
         return {
@@ -64,7 +64,9 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
                 "author": fake.user_json(fake.users[note.author_id]),
                 "created_at": g.stamp(note.created_at), "updated_at": g.stamp(note.updated_at),
                 "system": note.system, "noteable_id": issue.id, "noteable_type": "Issue",
-                "project_id": project.id, "resolvable": False, "confidential": False, "internal": False,
+                "project_id": project.id, "resolvable": False,
+                # `confidential` is the field's older name; GitLab still sends both.
+                "confidential": note.internal, "internal": note.internal,
                 "imported": False, "imported_from": "none", "noteable_iid": issue.iid, "commands_changes": {}}
 
     def hook_user(user: User) -> dict[str, Any]:
@@ -98,11 +100,12 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
         attributes = note_json(project, issue, note)
         attributes.update({"note": note.body, "author_id": note.author_id,
                            "url": f"{issue_json(project, issue)['web_url']}#note_{note.id}", "action": action})
+        confidential = issue.confidential or note.internal  # an internal note goes to confidential hooks only
         payload = {"object_kind": "note",
-                   "event_type": "confidential_note" if issue.confidential else "note",
+                   "event_type": "confidential_note" if confidential else "note",
                    "user": hook_user(user), "project_id": project.id, "project": hook_project(project),
                    "object_attributes": attributes, "issue": issue_json(project, issue)}
-        fake.enqueue_hooks(project, "note", payload, issue.confidential)
+        fake.enqueue_hooks(project, "note", payload, confidential)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -111,6 +114,10 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
             return True
         return (fake.access_level(user, project) >= g.PLANNER or user.id == issue.author_id
                 or user.id in issue.assignee_ids)
+
+    def note_visible(user: User, project: Project, note) -> bool:
+        """Internal notes: for the project's members from Planner up, and their author."""
+        return not note.internal or fake.access_level(user, project) >= g.PLANNER or user.id == note.author_id
 
     def find_issue(user: User, project: Project, iid: str) -> Issue:
         issue = project.issues.get(int(iid)) if iid.isdigit() else None
@@ -213,12 +220,17 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
                 issue.assignee_ids = ids
         if "milestone_id" in params:
             milestone_id = int_or_none(params["milestone_id"], "milestone_id") or None
-            if milestone_id is not None and milestone_id not in project.milestones:
+            milestone = fake.milestone(project, milestone_id)  # the project's or an ancestor group's
+            if milestone_id is not None and milestone is None:
                 raise g.not_found("Milestone")
             if changed("milestone_id", issue.milestone_id, milestone_id):
                 issue.milestone_id = milestone_id
-                text = (f"changed milestone to %{project.milestones[milestone_id].iid}" if milestone_id
-                        else "removed milestone")
+                if milestone is None:
+                    text = "removed milestone"
+                elif milestone.group is not None:   # group milestones have name references only
+                    text = f'changed milestone to %"{milestone.title}"'
+                else:
+                    text = f"changed milestone to %{milestone.iid}"
                 system_note(project, issue, user, text, at)
         if "due_date" in params:
             due = parse_due(params["due_date"])
@@ -301,7 +313,7 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
             if title == "None":
                 rows = [i for i in rows if i.milestone_id is None]
             else:
-                rows = [i for i in rows if i.milestone_id and project.milestones[i.milestone_id].title == title]
+                rows = [i for i in rows if i.milestone_id and fake.milestone(project, i.milestone_id).title == title]
         if q.get("assignee_id"):
             rows = [i for i in rows if int(q["assignee_id"]) in i.assignee_ids]
         if q.get("author_id"):
@@ -332,7 +344,9 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
         if sort not in ("asc", "desc"):
             raise g.ApiError(400, {"error": "sort does not have a valid value"})
         attr = order_by if order_by in ("created_at", "updated_at", "title") else "created_at"
-        rows.sort(key=lambda i: (getattr(i, attr), i.id), reverse=sort == "desc")
+        # GitLab breaks ties by id, descending whichever the sort (Issuable.sort_by_attribute).
+        rows.sort(key=lambda i: i.id, reverse=True)
+        rows.sort(key=lambda i: getattr(i, attr), reverse=sort == "desc")
         return g.paginate(request, rows, lambda i: issue_json(project, i))
 
     async def issues_statistics(request: web.Request) -> web.Response:
@@ -415,13 +429,14 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
         order_by = request.query.get("order_by", "created_at")
         if order_by not in ("created_at", "updated_at"):
             raise g.ApiError(400, {"error": "order_by does not have a valid value"})
-        rows = sorted(project.notes.get(issue.iid, []), key=lambda n: (getattr(n, order_by), n.id),
+        rows = sorted((n for n in project.notes.get(issue.iid, []) if note_visible(user, project, n)),
+                      key=lambda n: (getattr(n, order_by), n.id),
                       reverse=request.query.get("sort", "desc") == "desc")
         return g.paginate(request, rows, lambda n: note_json(project, issue, n))
 
-    def find_note(project: Project, issue: Issue, note_id: str):
+    def find_note(user: User, project: Project, issue: Issue, note_id: str):
         for note in project.notes.get(issue.iid, []):
-            if str(note.id) == note_id:
+            if str(note.id) == note_id and note_visible(user, project, note):
                 return note
         raise g.record_not_found()
 
@@ -429,7 +444,8 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
         user, _ = fake.authenticate(request)
         project = fake.find_project(user, request.match_info["id"])
         issue = find_issue(user, project, request.match_info["iid"])
-        return web.json_response(note_json(project, issue, find_note(project, issue, request.match_info["note_id"])))
+        note = find_note(user, project, issue, request.match_info["note_id"])
+        return web.json_response(note_json(project, issue, note))
 
     async def create_note(request: web.Request) -> web.Response:
         user, _ = fake.authenticate(request)
@@ -442,8 +458,13 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
             raise g.bad_request({"note": ["can't be blank"]})
         if len(str(params["body"])) > 1_000_000:
             raise g.bad_request({"note": ["is too long (maximum is 1000000 characters)"]})
+        # `internal` overrides the older `confidential` when both are given.
+        internal = params.get("internal", params.get("confidential", False))
+        if internal not in (True, False, "true", "false", "1", "0", 1, 0):
+            raise g.ApiError(400, {"error": "internal is invalid"})
         at = fake.tick()
-        note = g.Note(fake.next_id("note"), issue.iid, user.id, str(params["body"]), False, at, at)
+        note = g.Note(fake.next_id("note"), issue.iid, user.id, str(params["body"]), False, at, at,
+                      internal=internal in (True, "true", "1", 1))
         project.notes.setdefault(issue.iid, []).append(note)
         issue.updated_at = at  # a note touches its issue
         note_hook(project, issue, user, note)
@@ -453,7 +474,7 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
         user, _ = fake.authenticate(request)
         project = fake.find_project(user, request.match_info["id"])
         issue = find_issue(user, project, request.match_info["iid"])
-        note = find_note(project, issue, request.match_info["note_id"])
+        note = find_note(user, project, issue, request.match_info["note_id"])
         if note.system or note.author_id != user.id:
             raise g.forbidden()     # only the author edits a note (administrators neither)
         params = await g.body_params(request)
@@ -469,7 +490,7 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
         user, _ = fake.authenticate(request)
         project = fake.find_project(user, request.match_info["id"])
         issue = find_issue(user, project, request.match_info["iid"])
-        note = find_note(project, issue, request.match_info["note_id"])
+        note = find_note(user, project, issue, request.match_info["note_id"])
         if note.author_id != user.id and fake.access_level(user, project) < g.MAINTAINER:
             raise g.forbidden()
         project.notes[issue.iid].remove(note)

@@ -91,14 +91,38 @@ def install_project_routes(fake: GitLabFake, app: web.Application) -> None:
         label.description = params.get("description")
         return web.json_response(fake.label_json(project, label), status=201)
 
+    def boolean(q, name: str) -> bool | None:
+        """A Grape Boolean query param: None when not given, 400 when not a boolean."""
+        value = q.get(name)
+        if value is None:
+            return None
+        if value.lower() in ("true", "1", "t", "yes"):
+            return True
+        if value.lower() in ("false", "0", "f", "no"):
+            return False
+        raise g.ApiError(400, {"error": f"{name} is invalid"})
+
     async def list_milestones(request: web.Request) -> web.Response:
+        """Project milestones; with `include_ancestors` (GitLab 16.7+) or the deprecated
+        `include_parent_milestones` (mutually exclusive), also those of the project's group and
+        its parent groups, as GitLab's MilestonesFinder gives them; `iids[]` is ignored then."""
         user, _ = fake.authenticate(request)
         project = fake.find_project(user, request.match_info["id"])
-        rows = sorted(project.milestones.values(), key=lambda m: m.id, reverse=True)
-        if request.query.get("state"):
-            rows = [m for m in rows if m.state == request.query["state"]]
-        if request.query.get("title"):
-            rows = [m for m in rows if m.title == request.query["title"]]
+        q = request.query
+        if "include_ancestors" in q and "include_parent_milestones" in q:
+            raise g.ApiError(400, {"error": "include_ancestors, include_parent_milestones are mutually exclusive"})
+        ancestors = bool(boolean(q, "include_ancestors") or boolean(q, "include_parent_milestones"))
+        rows = sorted(fake.milestones_of(project, ancestors=ancestors), key=lambda m: m.id, reverse=True)
+        state = q.get("state", "all")
+        if state not in ("active", "closed", "all"):
+            raise g.ApiError(400, {"error": "state does not have a valid value"})
+        if state != "all":
+            rows = [m for m in rows if m.state == state]
+        iids = q.getall("iids[]", []) or q.getall("iids", [])
+        if iids and not ancestors:
+            rows = [m for m in rows if str(m.iid) in iids]
+        if q.get("title"):
+            rows = [m for m in rows if m.title == q["title"]]
         return g.paginate(request, rows, fake.milestone_json)
 
     async def create_milestone(request: web.Request) -> web.Response:
@@ -107,7 +131,7 @@ def install_project_routes(fake: GitLabFake, app: web.Application) -> None:
         params = await g.body_params(request)
         if not params.get("title"):
             raise g.missing("title")
-        if any(m.title == params["title"] for m in project.milestones.values()):
+        if any(m.title == params["title"] for m in fake.milestones_of(project, ancestors=True)):
             raise g.bad_request({"title": ["already being used for another group or project milestone."]})
         milestone = fake.add_milestone(project, params["title"])
         milestone.due_date = params.get("due_date")

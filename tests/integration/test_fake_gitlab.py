@@ -164,6 +164,66 @@ def test_only_the_author_edits_a_note(world):
     assert err.value.response_code == 404
 
 
+def test_internal_notes_through_the_library(world):
+    fake, url, token, project, bob = world
+    guest = fake.add_user("gus")
+    fake.add_member(project, guest, GUEST)
+    p = client(url, token).projects.get(project.id)
+    issue = p.issues.create({"title": "Escalation"})
+    public = issue.notes.create({"body": "Public reply"})
+    internal = issue.notes.create({"body": "Customer is on the old contract", "internal": True})
+    assert (public.internal, public.confidential) == (False, False)
+    assert (internal.internal, internal.confidential) == (True, True), "GitLab returns both names"
+    legacy = issue.notes.create({"body": "Older clients say confidential", "confidential": True})
+    assert legacy.internal is True
+    overridden = issue.notes.create({"body": "internal wins", "confidential": True, "internal": False})
+    assert overridden.internal is False
+
+    # Only members from Planner up (and the author) see internal notes; a guest does not.
+    as_bob = client(url, fake.add_token(bob)).projects.get(project.id, lazy=True).issues.get(issue.iid, lazy=True)
+    assert [n.body for n in as_bob.notes.list(get_all=True, sort="asc") if not n.system] == [
+        "Public reply", "Customer is on the old contract", "Older clients say confidential", "internal wins"]
+    as_guest = client(url, fake.add_token(guest)).projects.get(project.id, lazy=True).issues.get(
+        issue.iid, lazy=True)
+    assert [n.body for n in as_guest.notes.list(get_all=True, sort="asc")] == ["Public reply", "internal wins"]
+    with pytest.raises(gitlab.GitlabGetError) as err:
+        as_guest.notes.get(internal.id)
+    assert err.value.response_code == 404
+    internal.body = "Customer is on the new contract"
+    internal.save()
+    assert issue.notes.get(internal.id).internal is True, "an edit keeps it internal"
+
+
+def test_group_milestones_through_the_library(world):
+    fake, url, token, project, _ = world
+    p = client(url, token).projects.get(project.id)
+    own = p.milestones.create({"title": "v1.0"})
+    group = fake.add_group_milestone("acme", "2026.Q4")
+    elsewhere = fake.add_group_milestone("other", "Not ours")
+    assert [m.title for m in p.milestones.list(get_all=True)] == ["v1.0"], "project milestones only by default"
+    for flag in ("include_ancestors", "include_parent_milestones"):
+        listed = p.milestones.list(get_all=True, **{flag: True})
+        assert sorted(m.title for m in listed) == ["2026.Q4", "v1.0"], flag
+    [found] = p.milestones.list(title="2026.Q4", include_ancestors=True)
+    assert found.id == group.id and found.group_id
+    assert "/groups/acme/-/milestones/" in found.web_url
+    with pytest.raises(gitlab.GitlabListError) as err:
+        p.milestones.list(include_ancestors=True, include_parent_milestones=True)
+    assert err.value.response_code == 400
+    with pytest.raises(gitlab.GitlabCreateError):
+        p.milestones.create({"title": "2026.Q4"})   # titles are unique across the project and its groups
+
+    issue = p.issues.create({"title": "Planned", "milestone_id": group.id})
+    assert issue.milestone["title"] == "2026.Q4" and issue.milestone["group_id"] == found.group_id
+    assert [i.iid for i in p.issues.list(milestone="2026.Q4", get_all=True)] == [issue.iid]
+    issue.milestone_id = own.id
+    issue.save()
+    assert issue.milestone["title"] == "v1.0"
+    with pytest.raises(gitlab.GitlabUpdateError) as err:
+        p.issues.update(issue.iid, {"milestone_id": elsewhere.id})
+    assert err.value.response_code == 404
+
+
 def issues_a_second_apart(world, count: int, more=lambda n: {}):
     """`count` issues ("issue 0", ...; `more(n)`: other fields of issue n) made through the
     library at 21:32:01.123456, :02.123456, ...; returns the project (python-gitlab) and the

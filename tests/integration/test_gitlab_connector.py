@@ -166,7 +166,8 @@ async def test_changed_since_inclusive_stable_and_complete(world):
         cursor = page.next_cursor
         if cursor is None:
             break
-    assert seen[:3] == ["1", "2", "3"] and seen.count("4") == 2 and seen[-1] == "4"
+    assert seen[:3] == ["5", "4", "3"], "one instant: GitLab breaks the tie by id, descending"
+    assert seen.count("4") == 2 and seen[-1] == "4"
     assert sorted(set(seen), key=int) == [str(n) for n in range(1, 13)], "nothing lost"
     later = await gl.changed_since(world.pid, start + timedelta(seconds=11, microseconds=-1), None)
     assert [i.id for i in later.items] == ["12", "4"], "inclusive of the instant, ordered by update"
@@ -393,3 +394,147 @@ async def test_attachment_delete_unlinks_only_tandems_own_notes_and_type_change(
 
     changed = await gl.update_item(world.pid, item.id, {"type": "incident", "title": "Outage"})
     assert (changed.type, changed.fields["title"], changed.marker) == ("incident", "Outage", "m-f")
+
+
+async def test_internal_notes_stay_in_gitlab(world):
+    """An internal note (`internal: true`, formerly `confidential: true`) is visible to project
+    members only: it is no comment to copy, its files are no attachments, and Tandem never
+    edits or deletes it, even where GitLab would let its account."""
+    gl, fake = world.gl, world.fake
+    item = await gl.create_item(world.pid, "issue", {"title": "Escalation"}, "m-i")
+    public = await gl.add_comment(world.pid, item.id, "Public reply", "c-1")
+    notes = f"api/v4/projects/{world.pid}/issues/{item.id}/notes"
+    bob = world.connector(fake.add_token(world.bob))
+    await bob.http.request("POST", notes, json={"body": "Customer is on the old contract", "internal": True},
+                           expect=(201,))
+    secret = "fedcba9876543210fedcba9876543210"
+    own = (await gl.http.request("POST", notes, expect=(201,), json={
+        "body": f"Contract: [contract.pdf](/uploads/{secret}/contract.pdf)", "internal": True})).json()
+    assert own["internal"] is True and own["confidential"] is True
+
+    comments = await gl.list_comments(world.pid, item.id)
+    assert [c.body for c in comments] == ["Public reply"]
+    got = await gl.get_item(world.pid, item.id)
+    assert [c.id for c in got.comments] == [public.id]
+    assert got.attachments == [], "a file linked from an internal note is private too"
+
+    writes = len(fake.writes_by(world.token))
+    with pytest.raises(NotSupported) as refused:
+        await gl.update_comment(world.pid, item.id, str(own["id"]), "rewritten")
+    assert "internal" in str(refused.value)
+    with pytest.raises(NotSupported):
+        await gl.delete_comment(world.pid, item.id, str(own["id"]))   # alice owns the project
+    assert len(fake.writes_by(world.token)) == writes, "refused before asking GitLab"
+    stored = [n for n in world.project.notes[int(item.id)] if n.internal]
+    assert [n.body for n in stored] == ["Customer is on the old contract",
+                                        f"Contract: [contract.pdf](/uploads/{secret}/contract.pdf)"]
+    # Older GitLab names the flag `confidential` only.
+    legacy = {"id": 1, "body": "x", "system": False, "confidential": True}
+    assert not GitLabConnector.is_comment(legacy)
+
+
+async def test_group_milestones_are_offered_and_written(world):
+    """Milestones of the project's group and its parent groups are the common set-up: describe
+    offers them and items carry and take them, as they do the project's own."""
+    gl, fake = world.gl, world.fake
+    fake.add_group_milestone("acme", "2026.Q4")
+    fake.add_group_milestone("elsewhere", "Not ours")
+    info = await gl.describe(world.pid)
+    assert sorted({f.id: f for f in info.fields}["milestone"].options) == ["2026.Q4", "v1.0"]
+    item = await gl.create_item(world.pid, "issue", {"title": "Planned", "milestone": "2026.Q4"}, "m-g")
+    assert item.fields["milestone"] == "2026.Q4"
+    assert (await gl.get_item(world.pid, item.id)).fields["milestone"] == "2026.Q4"
+    moved = await gl.update_item(world.pid, item.id, {"milestone": "v1.0"})
+    assert moved.fields["milestone"] == "v1.0"
+    back = await gl.update_item(world.pid, item.id, {"milestone": "2026.Q4"})
+    assert back.fields["milestone"] == "2026.Q4"
+    with pytest.raises(RemoteItemError) as err:
+        await gl.update_item(world.pid, item.id, {"milestone": "Not ours"})
+    assert "Not ours" in str(err.value)
+
+    # A project in a subgroup: its subgroup's and the top group's milestones.
+    nested = fake.add_project("acme/team/gadgets", owner=world.alice)
+    fake.add_group_milestone("acme/team", "Sprint 7")
+    info = await gl.describe(str(nested.id))
+    assert sorted({f.id: f for f in info.fields}["milestone"].options) == ["2026.Q4", "Sprint 7"]
+    made = await gl.create_item(str(nested.id), "issue", {"title": "Sprint work", "milestone": "Sprint 7"}, "m-n")
+    assert (await gl.get_item(str(nested.id), made.id)).fields["milestone"] == "Sprint 7"
+
+
+async def test_upload_links_read_absolute_and_round_trip(world):
+    """GitLab links an upload project-relative (`/uploads/<secret>/<file>`), meaningless in the
+    other app: the text Tandem reads has it absolute (the project's web URL in front). Written
+    back, GitLab stores the relative form again, so read -> write -> read gives the same text,
+    and what a write returns is what the next read gives (no echo)."""
+    gl, fake = world.gl, world.fake
+    web = f"{world.url}/acme/widgets"
+    shot, log = "0123456789abcdef0123456789abcdef", "abcdef0123456789abcdef0123456789"
+    for secret, name in ((shot, "shot.png"), (log, "log.txt")):
+        world.project.uploads[secret] = gitlab_fake.Upload(len(world.project.uploads) + 1, secret, name, b"data",
+                                                           "text/plain", world.bob.id, datetime.now(timezone.utc))
+    item = await gl.create_item(world.pid, "issue", {"title": "Screens"}, "m-u")
+    bob = world.connector(world.fake.add_token(world.bob))
+    other = "http://elsewhere.example/acme/other/uploads/" + "1" * 32 + "/x.png"
+    raw = (f"See ![shot](/uploads/{shot}/shot.png) and [old]({other}).\n\n"
+           f"`/uploads/{shot}/shot.png` is the path.")
+    await bob.http.request("PUT", f"api/v4/projects/{world.pid}/issues/{item.id}", json={"description": raw + (
+        "\n\n<!-- tandem:sync:m-u -->")})
+    await bob.add_comment(world.pid, item.id, f"Log: [log.txt](/uploads/{log}/log.txt)", "")
+
+    got = await gl.get_item(world.pid, item.id)
+    expected = (f"See ![shot]({web}/uploads/{shot}/shot.png) and [old]({other}).\n\n"
+                f"`/uploads/{shot}/shot.png` is the path.")
+    assert got.fields["description"] == expected
+    assert [c.body for c in got.comments] == [f"Log: [log.txt]({web}/uploads/{log}/log.txt)"]
+    assert [c.body for c in await gl.list_comments(world.pid, item.id)] == [c.body for c in got.comments]
+    assert sorted(a.id for a in got.attachments) == sorted([f"{shot}/shot.png", f"{log}/log.txt"])
+    assert b"".join([c async for c in gl.download_attachment(got.attachments[0])]) == b"data"
+
+    # read -> write -> read: the same text; GitLab keeps its own (relative) form.
+    written = await gl.update_item(world.pid, item.id, {"description": expected + " Edited."})
+    assert written.fields["description"] == expected + " Edited."
+    assert fake.issue(world.project, int(item.id)).description == raw + " Edited.\n\n<!-- tandem:sync:m-u -->"
+    again = await gl.get_item(world.pid, item.id)
+    assert again.fields["description"] == written.fields["description"] and again.marker == "m-u"
+    assert sorted(a.id for a in again.attachments) == sorted(a.id for a in got.attachments)
+
+    body = f"From Jira: ![shot]({web}/uploads/{shot}/shot.png)"
+    mine = await gl.add_comment(world.pid, item.id, body, "c-u")
+    assert mine.body == body
+    assert world.project.notes[int(item.id)][-1].body == (f"From Jira: ![shot](/uploads/{shot}/shot.png)"
+                                                          "\n\n<!-- tandem:sync:c-u -->")
+    edited = await gl.update_comment(world.pid, item.id, mine.id, body + " (edited)")
+    assert edited.body == body + " (edited)"
+    listed = {c.id: c.body for c in await gl.list_comments(world.pid, item.id)}
+    assert listed[mine.id] == edited.body and listed[got.comments[0].id] == got.comments[0].body
+
+
+async def test_changed_since_survives_an_edit_in_a_tie_longer_than_a_page(world):
+    """More issues than a page (GitLab's largest is 100) share one updated_at (a bulk edit);
+    edits during the pass move some of them to the end, which shifts the rest of that instant
+    forward: none may be skipped."""
+    gl, fake = world.gl, world.fake
+    start = datetime(2026, 11, 28, 21, 32, 0, 123456, tzinfo=timezone.utc)
+    now = [start]
+    fake.clock = lambda: now[0]
+    for n in range(250):
+        await gl.create_item(world.pid, "issue", {"title": f"bulk {n}"}, f"t{n}")
+
+    seen, cursor, pages, edited = [], None, 0, []
+    while True:
+        page = await gl.changed_since(world.pid, start, cursor, page_size=50)
+        pages += 1
+        seen += [i.id for i in page.items]
+        if pages in (2, 3, 4):
+            # An issue already returned is edited: it leaves the instant for a later one.
+            now[0] += timedelta(seconds=1)
+            iid = seen[pages * 7]
+            await gl.update_item(world.pid, iid, {"title": f"edited {iid}"})
+            edited.append(iid)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+        assert pages < 40
+    assert sorted(set(seen), key=int) == [str(n) for n in range(1, 251)], "nothing skipped"
+    assert all(seen.count(iid) == 2 for iid in edited) and seen[-3:] == edited
+    assert len(seen) == 253
