@@ -8,7 +8,7 @@ item and its counterpart would race on their pair), retry items whose backoff is
 and pairs with a conflict a person resolved (conflicts, applied_at NULL). Items webhooks asked about
 (webhook_deliveries) are looked at alongside a poll when SyncJobs asks and when a page ends (those of
 pairs the poll's unfinished items hold wait), and at the end of the run, several pairs at once
-(_deliveries). A side's cursor moves once a page's items and those of every page before it are done,
+(appliance.sync.deliveries). A side's cursor moves once a page's items and those of every page before it are done,
 to its last item's update time, never past the poll's start: a crash re-reads at most two pages plus
 the overlap. `polling` says how far the poll under way has got (PollProgress: items done, and the
 total the app counted on the first page), which SyncJobs writes to the run for the panel.
@@ -48,7 +48,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Container, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -60,8 +60,9 @@ from appliance.connectors.base import (ChangePage, Connector, ConnectorError, Co
                                       RemoteAuthError, RemoteNotFound)
 from appliance.db import jsonb
 from appliance.errors import TandemError
-from appliance.outbound import FLOW, URGENT
+from appliance.outbound import FLOW
 from appliance.sync import deletes, item_types, pairs, parallel
+from appliance.sync.deliveries import Deliveries
 from appliance.sync.attachments import sync_attachments
 from appliance.sync.comments import fresh_copies, has_news, sync_comments
 from appliance.sync.mapping import OTHER, SIDE_NAME, Directory, Mapper, uses_users
@@ -141,8 +142,7 @@ class Engine:
         self._unlinked: set[tuple[str, str]] = set()    # the poll page's items without a pair
         self._intended: dict[tuple[str, str], tuple[Intent, bool]] = {}     # see _intend
         self._lock = lock or asyncio.Lock()     # the integration's, shared by its engines (SyncJobs)
-        self._deliveries_asked = asyncio.Event()     # see ask_for_deliveries
-        self._held_back = False     # the last look at deliveries during a poll left some to a page's end
+        self.deliveries = Deliveries(self)
 
     # -- one run ------------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ class Engine:
         """Webhook deliveries are waiting and a run of this engine is going on (SyncJobs asks
         once per new delivery): a poll page under way takes them alongside its items (_poll),
         otherwise the run takes them at its next turn."""
-        self._deliveries_asked.set()
+        self.deliveries.ask()
 
     async def _run_once(self, trigger: str) -> RunResult:
         row = await self.store.integration()
@@ -198,12 +198,12 @@ class Engine:
                 for side in ("a", "b"):
                     cursor = await self.store.cursor(side)
                     self.started_at[side] = cursor["started_at"] if cursor else _now()
-                await self._deliveries()
+                await self.deliveries.take()
             else:
                 for side in ("a", "b"):
                     error = await self._poll(side) or error
                 await self._retry_failed()
-                await self._deliveries()
+                await self.deliveries.take()
                 for link in await self.store.links_with_resolutions():
                     await self._guarded("a", link.a_id, link.a_key, None, force=True)
                 if trigger == "reconcile":
@@ -332,6 +332,7 @@ class Engine:
 
         async def work(item: Item) -> None:
             try:
+                await self.deliveries.wait_for(side, item.id)
                 await self._guarded(side, item.id, item.key, item)
             finally:
                 progress.one_done()
@@ -345,12 +346,12 @@ class Engine:
                 await self.store.advance_cursor(side, poll_start)
             elif page.items:
                 await self.store.advance_cursor(side, min(page.items[-1].updated_at, poll_start))
-            if self._held_back:
-                self._deliveries_asked.set()    # those its items held back
+            if self.deliveries.held_back:
+                self.deliveries.ask()   # those its items held back
 
         try:
             async with contextlib.aclosing(pages), \
-                    parallel.serving(self._deliveries_asked, lambda: self._deliveries(side, unfinished)):
+                    parallel.serving(self.deliveries.asked, lambda: self.deliveries.take(side, unfinished)):
                 await parallel.run_pages(pages, lambda page: page.items, work, key=lambda i: i.id,
                                          prepare=prepare, finish=finish)
         except (RemoteAuthError, EgressDenied):
@@ -384,39 +385,6 @@ class Engine:
     async def _retry_failed(self) -> None:
         for row in await self.store.due_errors():
             await self._guarded(row["side"], row["item_id"], "", None, force=True)
-
-    async def _deliveries(self, page_side: str | None = None, page_ids: Container[str] = ()) -> None:
-        """Look at the items webhooks named (each once, however many deliveries named it),
-        several pairs at once: one pair's items one after another (they would race on it), and
-        items without a pair one after another (one may be the other's new counterpart). During a
-        poll page (`page_side`; `page_ids`, its items not yet done), the items of pairs the page
-        still holds, and items without a pair (the page may be creating theirs), are left to the
-        end of the page. A person is waiting for these: their requests are urgent
-        (appliance.outbound.URGENT), ahead of a backfill's in the apps' budgets."""
-        if page_side is None:
-            self._deliveries_asked.clear()
-        self._held_back = False
-        rows = await self.store.pending_deliveries()
-        if not rows:
-            return
-        items: dict[tuple[str, str], list[int]] = {}
-        for row in rows:
-            items.setdefault((row["side"], row["item_id"]), []).append(row["id"])
-        pairs = await self.store.pairs_of(items)
-        if page_side is not None:
-            column = 1 if page_side == "a" else 2
-            named = len(items)
-            items = {k: v for k, v in items.items() if k in pairs and pairs[k][column] not in page_ids}
-            self._held_back = len(items) < named
-            if not items:
-                return
-        urgent = URGENT.set(True)
-        try:
-            await parallel.run_each(list(items), lambda k: self._guarded(k[0], k[1], "", None, force=True),
-                                    key=lambda k: pairs[k][0] if k in pairs else "unpaired", fatal=(Exception,))
-        finally:
-            URGENT.reset(urgent)
-        await self.store.delivered([i for ids in items.values() for i in ids])
 
     async def _guarded(self, side: str, item_id: str, key: str, item: Item | None, *, force: bool = False) -> None:
         """Process one item; its failure is recorded against it alone (module docstring)."""

@@ -1,4 +1,4 @@
-"""Webhook deliveries in the engine (Engine._deliveries): several pairs at once, one pair's
+"""Webhook deliveries in the engine (appliance.sync.deliveries): several pairs at once, one pair's
 items one after another, each item looked at once however many deliveries named it, and during
 a poll page only the pairs the page no longer holds (set-up: tests/integration/sync_setup.py)."""
 
@@ -84,9 +84,9 @@ async def test_during_a_poll_page_only_pairs_the_page_no_longer_holds_are_taken(
     await deliver(w, row["id"], "a", held)
     await deliver(w, row["id"], "b", str(by_title["Free"].iid))
     await deliver(w, row["id"], "b", new)
-    await engine._deliveries("a", {held})
+    await engine.deliveries.take("a", {held})
     assert by_title["Free"].title == "Free, edited" and by_title["Held by the page"].title == "Held by the page"
     assert len(w.jira.issues) == 2 and await pending(w) == 2
-    await engine._deliveries()      # after the page: the rest
+    await engine.deliveries.take()      # after the page: the rest
     assert by_title["Held by the page"].title == "Held, edited" and len(w.jira.issues) == 3
     assert await pending(w) == 0

@@ -4,6 +4,8 @@ rates, an item the app refuses, a revoked credential, a delete seen through a we
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiohttp import web
 
@@ -310,3 +312,53 @@ async def test_an_edit_made_while_tandem_writes_the_item_is_still_copied(world):
     assert not armed[0] and w.jira.issues[bug].fields["summary"] == "Printer (renamed in GitLab)"
     await engine.run_once("test")
     assert issue.description.startswith("bob's new description")
+
+
+async def test_a_delivery_and_the_poll_never_look_at_one_pair_at_once(world):
+    """A webhook names GitLab issue Y while a poll is under way; a later page of that poll brings
+    Jira issue X, Y's pair, before the delivery's look has ended. The poll's look at X waits for
+    it: both at once copied Y's new note to Jira twice."""
+    w = world
+    bugs = [await w.jira_issue(f"Bug {n}") for n in range(4)]
+    row = await w.integration()
+    await quiesce(w.engine(row))
+    x = bugs[3]
+    y = next(i.iid for i in w.gl_issues() if i.title == "Bug 3")
+    for bug in bugs[:3]:
+        await w.jira_edit(bug, {"description": "edited before X"})     # the pages before X's
+    await w.jira_edit(x, {"description": "X edited in Jira"})
+    await w.gl_comment(y, "a note bob adds in GitLab")
+    await w.pool.execute("INSERT INTO t_acme.webhook_deliveries (integration_id, side, item_id) "
+                         "VALUES ($1, 'b', $2)", row["id"], str(y))
+    slow = {"read": True, "comment": True}
+
+    async def timed(connection):
+        connector = await w.connectors(connection)
+        if connection["kind"] == "gitlab":
+            read = connector.get_item
+
+            async def get_item(container, item_id, **options):
+                if slow["read"] and item_id == str(y):
+                    slow["read"] = False
+                    await asyncio.sleep(0.4)        # the delivery's read of Y takes a moment
+                return await read(container, item_id, **options)
+            connector.get_item = get_item
+        else:
+            add = connector.add_comment
+
+            async def add_comment(*args, **kwargs):
+                if slow["comment"]:
+                    slow["comment"] = False
+                    await asyncio.sleep(0.8)        # and Jira takes its time with the copy
+                return await add(*args, **kwargs)
+            connector.add_comment = add_comment
+        return connector
+
+    engine = Engine(w.pool, timed, row, schema="t_acme", tenant="acme", page_size=1)
+    engine.ask_for_deliveries()         # as SyncJobs asks a busy engine
+    result = await engine.run_once("schedule")
+    assert result.status == "ok" and result.counts["errors"] == 0
+    await quiesce(w.engine(row))
+    bodies = [c.body for c in w.jira.issues[x].comments]
+    assert len(bodies) == 1 and bodies[0].endswith("a note bob adds in GitLab")
+    assert await w.pool.fetch("SELECT error FROM t_acme.item_errors") == []
