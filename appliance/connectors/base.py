@@ -26,13 +26,16 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import logging
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from appliance.errors import ConfigurationError, FatalError, RetriableError, TandemError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from appliance.outbound import ConnectionHttp
@@ -199,7 +202,9 @@ class Item:
     issue iid), `key` the human one ("PROJ-12", "#12"). `fields` uses the canonical keys (module
     docstring). `marker` is the sync marker stamped on the item, if any. `comments` and
     `attachments` are None when not fetched (not the same as empty). `raw_version` is whatever
-    the app offers to detect concurrent change (e.g. the updated timestamp string), or None."""
+    the app offers to detect concurrent change (e.g. the updated timestamp string), or None.
+    `unreadable` says why the connector could not convert the app's data of an item on a page
+    of changes (see `readable`); such an item carries nothing else but its id, key and time."""
 
     id: str
     key: str
@@ -213,6 +218,7 @@ class Item:
     comments: list[Comment] | None = None
     attachments: list[AttachmentRef] | None = None
     raw_version: str | None = None
+    unreadable: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "key": self.key, "url": self.url, "type": self.type,
@@ -235,6 +241,19 @@ class Item:
                    attachments=(None if attachments is None
                                 else [AttachmentRef.from_dict(a) for a in attachments]),
                    raw_version=data.get("raw_version"))
+
+
+def readable(convert: Callable[[], Item], *, item_id: str, key: str, updated_at: datetime) -> Item:
+    """`convert()`, the conversion of one item of a page of changes; when it raises (data the
+    connector does not understand), an Item marked `unreadable` in its place, so that item
+    fails on its own (an item error, retried) and the page, and the cursor, go on. Without this
+    one odd item would stop every poll of its side at the same page."""
+    try:
+        return convert()
+    except Exception as exc:   # any: this is the one item's problem, not the poll's
+        log.warning("item %s could not be read: %s: %s", key, type(exc).__name__, exc)
+        return Item(id=item_id, key=key, url="", type="", created_at=updated_at, updated_at=updated_at,
+                    unreadable=f"{type(exc).__name__}: {exc}")
 
 
 FieldType = Literal["string", "richtext", "number", "date", "datetime", "user", "users", "option",

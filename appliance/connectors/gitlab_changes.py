@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from appliance.connectors.base import ChangePage, RemoteItemError, RetriableRemoteError, utc
+from appliance.connectors.base import ChangePage, RemoteItemError, RetriableRemoteError, readable, utc
 
 if TYPE_CHECKING:
     from appliance.connectors.gitlab import GitLabConnector
@@ -90,7 +90,8 @@ async def changed_page(gl: GitLabConnector, container: str, since: datetime | No
     # GitLab still counts (it stops beyond 10,000 rows and leaves the header out).
     total = _count(response.headers.get("X-Total")) if cursor is None else None
     fresh = [(n, row) for n, row in enumerate(rows) if not returned(row)]
-    items = [gl.to_item(row) for _, row in fresh[:page_size]]
+    items = [readable(lambda row=row: gl.to_item(row), item_id=str(row["iid"]), key=f"#{row['iid']}",
+                      updated_at=parse_time(row["updated_at"])) for _, row in fresh[:page_size]]
     if not more and len(fresh) <= page_size:
         return ChangePage(items=items, next_cursor=None, total=total)
     if cursor is None and total is None:

@@ -28,7 +28,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from appliance.connectors.base import ChangePage, Item, RemoteItemError, RetriableRemoteError, utc
+from appliance.connectors.base import (ChangePage, Item, RemoteItemError, RetriableRemoteError, readable,
+                                       utc)
 from appliance.connectors.jql import jql_bound, jql_string, parse_time
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ class JiraSearch:
                 continue
             if last is not None and (updated < last or (updated == last and str(issue["id"]) in seen)):
                 continue
-            items.append(self._item(issue))
+            items.append(readable(lambda: self._item(issue), item_id=str(issue["id"]), key=issue.get("key", ""),
+                                  updated_at=updated))
             if len(items) >= page_size:
                 exhausted = False
                 break

@@ -57,7 +57,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge
 
 from appliance.connectors.base import (ChangePage, Connector, ConnectorError, ContainerGone, EgressDenied, Item,
-                                      RemoteAuthError, RemoteNotFound)
+                                      RemoteAuthError, RemoteItemError, RemoteNotFound)
 from appliance.db import jsonb
 from appliance.errors import TandemError
 from appliance.outbound import FLOW
@@ -405,6 +405,8 @@ class Engine:
                 except RemoteNotFound:
                     await deletes.item_gone(self, side, item_id)
                     return
+            if item.unreadable:     # its retry reads it again (item None above)
+                raise RemoteItemError(f"its data could not be read: {item.unreadable}")
             await self._process(side, item, force=force)
         except (RemoteAuthError, EgressDenied):
             raise

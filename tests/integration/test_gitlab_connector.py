@@ -538,3 +538,24 @@ async def test_changed_since_survives_an_edit_in_a_tie_longer_than_a_page(world)
     assert sorted(set(seen), key=int) == [str(n) for n in range(1, 251)], "nothing skipped"
     assert all(seen.count(iid) == 2 for iid in edited) and seen[-3:] == edited
     assert len(seen) == 253
+
+
+async def test_an_issue_that_cannot_be_converted_is_marked_not_dropped(world, monkeypatch):
+    """changed_since puts an item marked `unreadable` where an issue's data could not be
+    converted, so the engine fails that item alone and the poll goes on past it."""
+    gl = world.gl
+    for n in range(3):
+        await gl.create_item(world.pid, "issue", {"title": f"issue {n}"}, f"m{n}")
+    updated = (await gl.get_item(world.pid, "2")).updated_at
+    convert = GitLabConnector.to_item
+
+    def odd(self, issue, *args, **kwargs):
+        if issue["iid"] == 2:
+            raise KeyError("milestone")
+        return convert(self, issue, *args, **kwargs)
+
+    monkeypatch.setattr(GitLabConnector, "to_item", odd)
+    page = await gl.changed_since(world.pid, None, None)
+    assert [(i.id, i.key, i.unreadable) for i in page.items] == [
+        ("1", "#1", None), ("2", "#2", "KeyError: 'milestone'"), ("3", "#3", None)]
+    assert page.items[1].updated_at == updated      # so the cursor may pass it

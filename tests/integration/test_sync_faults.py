@@ -9,6 +9,7 @@ import asyncio
 import pytest
 from aiohttp import web
 
+from appliance.connectors.jira import JiraConnector
 from appliance.sync.engine import Engine, SyncRunFailed
 from tests.fakes.gitlab import MAINTAINER
 from tests.integration.sync_setup import Crash, quiesce, world  # noqa: F401 (world: a fixture)
@@ -362,3 +363,33 @@ async def test_a_delivery_and_the_poll_never_look_at_one_pair_at_once(world):
     bodies = [c.body for c in w.jira.issues[x].comments]
     assert len(bodies) == 1 and bodies[0].endswith("a note bob adds in GitLab")
     assert await w.pool.fetch("SELECT error FROM t_acme.item_errors") == []
+
+
+async def test_an_item_the_connector_cannot_read_fails_alone_and_the_poll_goes_on(world, monkeypatch):
+    """Data of one issue the connector cannot convert (a field shape it does not know) used to
+    fail the whole page, and so every poll of that side, at the same place. It fails alone: the
+    others sync, the cursor passes it, and its retry syncs it once it can be read."""
+    w = world
+    bugs = [await w.jira_issue(f"Bug {n}") for n in range(5)]
+    convert = JiraConnector._item
+
+    def odd(self, issue):
+        if str(issue["id"]) == bugs[2]:
+            raise ValueError("unexpected shape of field customfield_10099")
+        return convert(self, issue)
+
+    monkeypatch.setattr(JiraConnector, "_item", odd)
+    row = await w.integration()
+    engine = w.engine(row)
+    result = await engine.run_once("test")
+    assert result.status == "partial" and result.counts["created"] == 4
+    assert sorted(i.title for i in w.gl_issues()) == ["Bug 0", "Bug 1", "Bug 3", "Bug 4"]
+    [error] = await w.pool.fetch("SELECT item_id, error FROM t_acme.item_errors")
+    assert error["item_id"] == bugs[2] and "unexpected shape of field customfield_10099" in error["error"]
+    since = await w.pool.fetchval("SELECT since FROM t_acme.cursors WHERE side = 'a'")
+    assert since >= w.jira.issues[bugs[4]].updated            # the cursor went past it
+
+    monkeypatch.setattr(JiraConnector, "_item", convert)       # a fixed connector, say
+    await w.pool.execute("UPDATE t_acme.item_errors SET next_attempt_at = now()")
+    await engine.run_once("test")
+    assert len(w.gl_issues()) == 5 and await w.pool.fetch("SELECT 1 FROM t_acme.item_errors") == []
