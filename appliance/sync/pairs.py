@@ -60,9 +60,12 @@ async def merge_pair(engine: Engine, link: Link, side: str, item: Item) -> Item 
         engine.counts["updated"] += 1
     times = tuple(_seen_until(engine, decisions, s, items[s], written.get(s), read_back.get(s)) for s in ("a", "b"))
     # NULL update times until comments and attachments are done (see _link).
+    # A pair in conflict: the fields no longer in conflict were settled by people (both sides
+    # made to agree, or one side's edit undone); their conflicts leave the inbox.
+    settled = [d.name for d in decisions if d.action != merge.CONFLICT] if link.state == "conflict" else []
     await engine.store.save_link(
         link, base_a, base_b, *((None, None) if engine._has_related() else times),
-        "conflict" if held else "active", engine.run_id, events, conflicts, applied)
+        "conflict" if held else "active", engine.run_id, events, conflicts, applied, settled)
     link.a_updated_at, link.b_updated_at = times
     return counterpart
 

@@ -270,19 +270,26 @@ class Store:
 
     async def save_link(self, link: Link, base_a: dict, base_b: dict, a_updated: datetime | None,
                         b_updated: datetime | None, state: str, run_id: int, events: Iterable[Event],
-                        conflicts: Iterable[ConflictRow], applied: Iterable[int]) -> None:
+                        conflicts: Iterable[ConflictRow], applied: Iterable[int], settled: Sequence[str] = ()) -> None:
         """New bases, update times and state of a pair, with its events, conflicts and the
-        resolutions applied: one transaction (one statement when there is nothing but the pair)."""
+        resolutions applied, and the open conflicts of `settled` fields closed (people made the
+        sides agree, or undid one side's edit): one transaction (one statement when there is
+        nothing but the pair)."""
         events, conflicts, ids = list(events), list(conflicts), list(applied)
         update = self._q("UPDATE {s}.links SET base_a = $2, base_b = $3, a_updated_at = $4, b_updated_at = $5, "
                          "state = $6, synced_at = now() WHERE id = $1")
         values = (link.id, _json(base_a), _json(base_b), a_updated, b_updated, state)
-        if not events and not conflicts and not ids:
+        if not events and not conflicts and not ids and not settled:
             await self.pool.execute(update, *values)
             return
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(update, *values)
             await self._events(conn, run_id, link.id, events)
+            if settled:
+                await conn.execute(self._q(
+                    "UPDATE {s}.conflicts SET state = 'resolved', resolved_by = 'sides agree', resolved_at = now(), "
+                    "applied_at = now() WHERE link_id = $1 AND field = ANY($2::text[]) AND state = 'open'"),
+                    link.id, list(settled))
             for c in conflicts:
                 await conn.execute(self._q(
                     "INSERT INTO {s}.conflicts (integration_id, link_id, field, a_value, b_value, base_value, "

@@ -115,6 +115,29 @@ async def test_a_field_edited_on_both_sides_is_held_then_resolved(world):
     assert await w.pool.fetchval("SELECT state FROM t_acme.links") == "active"
 
 
+@pytest.mark.parametrize("settle", ["agree", "undo"])
+async def test_a_held_conflict_people_settle_themselves_leaves_the_inbox(world, settle):
+    """Held, then people make the two titles agree (or undo one side's edit, which then
+    flows): the conflict is closed as settled by the sides, not left open in the inbox."""
+    w = world
+    bug = await w.jira_issue("Original title")
+    engine = w.engine(await w.integration())
+    await engine.run_once("test")
+    [issue] = w.gl_issues()
+    await w.jira_edit(bug, {"summary": "Title from Jira"})
+    await w.gl_edit(issue.iid, title="Title from GitLab")
+    assert (await engine.run_once("test")).counts["conflicts"] == 1
+    if settle == "agree":
+        await w.gl_edit(issue.iid, title="Title from Jira")
+    else:
+        await w.gl_edit(issue.iid, title="Original title")
+    await engine.run_once("test")
+    assert w.jira.issues[bug].fields["summary"] == issue.title == "Title from Jira"
+    conflict = await w.pool.fetchrow("SELECT state, resolved_by FROM t_acme.conflicts")
+    assert (conflict["state"], conflict["resolved_by"]) == ("resolved", "sides agree")
+    assert await w.pool.fetchval("SELECT state FROM t_acme.links") == "active"
+
+
 async def test_newest_policy_settles_and_records_the_conflict(world):
     w = world
     bug = await w.jira_issue("Original")
