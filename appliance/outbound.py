@@ -10,7 +10,8 @@ connection with `client.for_connection(connection_id, base_url, auth_headers)`. 
   connect/read timeouts;
 - one classification table (CLASSIFICATION) from HTTP status to connector error;
 - retries with full-jitter exponential backoff, honouring Retry-After (seconds or HTTP-date) and
-  the apps' rate-limit headers (X-RateLimit-*/RateLimit-*: Remaining + Reset);
+  the apps' rate-limit headers (X-RateLimit-*/RateLimit-*: Remaining + Reset); a 429 that names
+  no wait pauses the whole budget, doubling while they keep coming (Budget.refused);
 - a request budget (token bucket) per (host, credential fingerprint), shared by every
   ConnectionHttp of the tenant, which also holds everyone back while a server-asked wait runs;
   its tokens go to urgent work first (URGENT), then round robin between flows (FLOW: the sync
@@ -223,6 +224,11 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_wait: float = 120.0
+    #: A 429 that names no wait (GitLab's limits on creating issues and notes send no header):
+    #: the budget pauses this long, doubling while such 429s keep coming, up to the minute such
+    #: limits count in (Budget.refused).
+    unannounced_wait: float = 2.0
+    unannounced_max: float = 60.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     total_timeout: float = 300.0
@@ -317,10 +323,26 @@ class Budget:
         self._tokens = float(burst)
         self._stamp = time.monotonic()
         self._paused_until = 0.0
+        self._unannounced = 0.0     # the last pause a 429 without a wait made (0: none since a success)
         self._turns = _Turns()
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def refused(self, policy: RetryPolicy) -> float:
+        """A 429 that said nothing of when to come back: every caller pauses, first
+        `policy.unannounced_wait` seconds, then twice the last pause for each such 429 after it
+        ended, up to `policy.unannounced_max`; a success starts again from the first. The 429s
+        of requests sent before the pause (several are in flight at once) fall inside it and do
+        not lengthen it. Returns the seconds left to wait."""
+        now = time.monotonic()
+        if self._paused_until <= now:
+            self._unannounced = min(policy.unannounced_max, self._unannounced * 2 or policy.unannounced_wait)
+            self.pause(self._unannounced)
+        return self._paused_until - now
+
+    def succeeded(self) -> None:
+        self._unannounced = 0.0
 
     async def acquire(self, urgent: bool = False, flow: Hashable = None) -> tuple[float, float]:
         """Take one token; returns (seconds waited for the budget, seconds waited for a pause)."""
@@ -606,6 +628,7 @@ class ConnectionHttp:
                 response = outcome
                 status = response.status
                 if status in expect:
+                    self.budget.succeeded()
                     # Remaining: 0 on a success means the next request would be refused: hold
                     # everyone sharing this credential until the window resets.
                     reset = rate_limit_reset(response.headers)
@@ -637,6 +660,8 @@ class ConnectionHttp:
         wait in-line. Server-asked waits also pause the shared budget for everyone."""
         backoff = policy.backoff(attempt, self.client.rng)
         asked = getattr(failure, "retry_after", None)
+        if asked is None and failure.status == 429:
+            asked = self.budget.refused(policy)     # a limit that says no more than "too many"
         if asked is None:
             return backoff
         if asked > policy.max_wait:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -265,6 +266,10 @@ class GitLabFake:
         self.base_url = "http://gitlab.invalid"  # replaced by the served URL on start-up
         self.knobs = Knobs(seed)
         self.knobs.rate_limit_response = _rate_limited
+        # GitLab's limit on creating notes (Admin > Settings > Network > Notes rate limit: 300 a
+        # minute per user by default, 60 on gitlab.com): (notes, window seconds), or None.
+        self.notes_limit: tuple[int, float] | None = None
+        self._notes_window: dict[int, tuple[float, int]] = {}     # user id -> (window start, notes in it)
         self.users: dict[int, User] = {}
         self.tokens: dict[str, Token] = {}
         self.projects: dict[int, Project] = {}
@@ -401,6 +406,22 @@ class GitLabFake:
                                  "The request requires higher privileges than provided by the access token.",
                                  "scope": "api"})
         return self.users[token.user_id], token
+
+    def count_note(self, user: User) -> None:
+        """Raise GitLab's answer to a note over `notes_limit`: 429 with a message and, unlike
+        its Rack::Attack throttles, no Retry-After nor RateLimit header. Its window is fixed:
+        it starts with the first note and the count resets when it ends."""
+        if self.notes_limit is None:
+            return
+        most, seconds = self.notes_limit
+        clock = time.monotonic()
+        start, count = self._notes_window.get(user.id, (clock, 0))
+        if clock - start >= seconds:
+            start, count = clock, 0
+        self._notes_window[user.id] = (start, count + 1)
+        if count >= most:
+            raise ApiError(429, {"message": {"error": "This endpoint has been requested too many times. "
+                                                       "Try again later."}})
 
     def access_level(self, user: User, project: Project) -> int:
         if user.admin:

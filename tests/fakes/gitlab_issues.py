@@ -451,6 +451,7 @@ def install_issue_routes(fake: GitLabFake, app: web.Application) -> None:
         user, _ = fake.authenticate(request)
         project = fake.find_project(user, request.match_info["id"])
         issue = find_issue(user, project, request.match_info["iid"])
+        fake.count_note(user)
         params = await g.body_params(request)
         if "body" not in params:
             raise g.missing("body")

@@ -22,7 +22,8 @@ from tests.fakes.gitlab import DEVELOPER, GitLabFake
 from tests.fakes.jira import JiraEmulator
 from tests.fakes.server import serve
 
-FAST = RetryPolicy(max_attempts=8, base_delay=0.005, max_delay=0.02, max_wait=5)
+FAST = RetryPolicy(max_attempts=8, base_delay=0.005, max_delay=0.02, max_wait=5, unannounced_wait=0.1,
+                   unannounced_max=0.4)
 STATUS = {"To Do": "opened", "In Progress": "status::doing", "Done": "closed"}
 DESCRIPTION = "Steps:\n\n- plug in\n- press **power**\n\nSee [docs](https://example.com/docs)."
 

@@ -393,3 +393,22 @@ async def test_an_item_the_connector_cannot_read_fails_alone_and_the_poll_goes_o
     await w.pool.execute("UPDATE t_acme.item_errors SET next_attempt_at = now()")
     await engine.run_once("test")
     assert len(w.gl_issues()) == 5 and await w.pool.fetch("SELECT 1 FROM t_acme.item_errors") == []
+
+
+async def test_gitlabs_note_limit_slows_the_backfill_down_and_loses_nothing(world):
+    """GitLab limits notes per user and minute (here 4 a second) and its 429 names no wait. The
+    budget pauses all the integration's requests, longer while the 429s keep coming: every
+    comment arrives once, no item fails, and the waits show in the run's stats."""
+    w = world
+    bugs = [await w.jira_issue(f"Bug {n}") for n in range(6)]
+    for bug in bugs:
+        await w.jira_comment(bug, f"first on {bug}")
+        await w.jira_comment(bug, f"second on {bug}")
+    w.gl.notes_limit = (4, 1.0)
+    engine = w.engine(await w.integration())
+    result = await engine.run_once("test")
+    assert result.counts["errors"] == 0 and result.counts["created"] == 6
+    notes = [n.body for issue in w.gl_issues() for n in w.widgets.notes.get(issue.iid, [])]
+    assert len(notes) == 12 and len(set(notes)) == 12
+    waited = await w.pool.fetchval("SELECT rate_limit_wait_seconds FROM t_acme.runs WHERE id = $1", result.run_id)
+    assert waited >= 0.5 and result.retries > 0

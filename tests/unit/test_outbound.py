@@ -158,6 +158,43 @@ async def test_429_retry_after_seconds_is_honoured(fake, client):
     assert stats.rate_limit_wait_seconds >= 0.9
 
 
+SILENT = RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.02, max_wait=5, unannounced_wait=0.2,
+                     unannounced_max=0.8)
+
+
+async def test_a_429_that_names_no_wait_pauses_everyone_longer_while_they_keep_coming(fake):
+    """GitLab's limits on creating notes answer 429 with no Retry-After nor RateLimit header. The
+    budget then pauses every caller, 0.2 s, then 0.4, 0.8 (the policy's cap) while such 429s
+    come after each pause; a success starts again from 0.2 s."""
+    fake.knobs.retry_after = None
+    async with OutboundClient(config(), ["127.0.0.1"], retry=SILENT, rate=1000, burst=1000) as client:
+        http = client.for_connection("c1", fake.url, AUTH)
+        other = client.for_connection("c2", fake.url, AUTH)     # same host and credential: same budget
+        fake.knobs.fail_next(4, 429)
+        started = time.monotonic()
+        await http.request("GET", "/items/1")
+        assert 0.2 + 0.4 + 0.8 + 0.8 <= time.monotonic() - started < 3.0
+        assert fake.knobs.count("GET", "/items/{id}") == 5
+        assert client.stats("c1").rate_limit_wait_seconds >= 2.0
+
+        fake.knobs.fail_next(1, 429)        # after a success: the first pause again, for everyone
+        started = time.monotonic()
+        await asyncio.gather(http.request("GET", "/items/2"), other.request("GET", "/items/3"))
+        assert 0.2 <= time.monotonic() - started < 0.6
+
+
+async def test_429s_of_requests_in_flight_together_make_one_pause(fake):
+    """Eight requests sent at once all meet the limit: that is one pause, not eight doublings."""
+    fake.knobs.retry_after = None
+    async with OutboundClient(config(), ["127.0.0.1"], retry=SILENT, rate=1000, burst=1000) as client:
+        http = client.for_connection("c1", fake.url, AUTH)
+        fake.knobs.fail_next(8, 429)
+        started = time.monotonic()
+        await asyncio.gather(*(http.request("GET", f"/items/{n}") for n in range(8)))
+        assert 0.2 <= time.monotonic() - started < 0.6
+        assert fake.knobs.count("GET", "/items/{id}") == 16
+
+
 async def test_429_retry_after_http_date_is_honoured(fake, client):
     http = client.for_connection("c1", fake.url, AUTH)
     fake.knobs.retry_after_as_date = True
