@@ -275,6 +275,8 @@ class JiraEmulator:
         issue = Issue(issue_id, key, project, fields, now, now)
         self.issues[issue_id] = issue
         self.keys[key] = issue_id
+        if fields.get("parent") in self.issues:
+            self.issues[fields["parent"]].subtasks.append(issue_id)
         return issue
 
     def change(self, issue: Issue, user: User, values: dict[str, Any]) -> list[dict]:

@@ -165,7 +165,7 @@ class Renderer:
             parent = self.issues.get(f.get("parent") or "")
             return self.issue_ref(parent, v) if parent else None
         if fid == "subtasks":
-            return [self.issue_ref(i, v) for i in self.issues.values() if i.fields.get("parent") == issue.id]
+            return [self.issue_ref(self.issues[i], v) for i in issue.subtasks if i in self.issues]
         if fid == "project":
             return self.project(issue.project, v)
         if fid == "status":

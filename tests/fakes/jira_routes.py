@@ -354,7 +354,7 @@ def add_routes(app: web.Application, emu: "JiraEmulator") -> None:
     async def delete_issue(request, v):
         user = user_of(request)
         issue = emu.issue_for(user, request.match_info["issueIdOrKey"], "write")
-        subtasks = [i for i in emu.issues.values() if i.fields.get("parent") == issue.id]
+        subtasks = [emu.issues[i] for i in issue.subtasks if i in emu.issues]
         if subtasks and request.query.get("deleteSubtasks") != "true":
             raise JiraError(400, [f"The issue '{issue.key}' has subtasks; deleteSubtasks=true deletes "
                                   f"them with it."])

@@ -173,6 +173,7 @@ class Issue:
     attachments: list[Attachment] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
     histories: list[dict[str, Any]] = field(default_factory=list)
+    subtasks: list[str] = field(default_factory=list)     # ids of the issues whose "parent" it is
 
 
 # -- rich text --------------------------------------------------------------------------------
