@@ -2,12 +2,13 @@
 
 Canonical Markdown (see markdown.py) is the pivot: the engine stores it, and every converter lands on it.
 For canonical ``n`` (``n == normalise(n)``): ``from_jira_wiki(to_jira_wiki(n)) == n`` and
-``from_adf(to_adf(n)) == n``.  Mentions are ``@login`` in Markdown; ``mentions`` maps the login to the
-remote user id (Jira Cloud accountId, Jira Server username) and back; None means "the ids are the
-logins".  `ACCOUNT_IDS` is the resolver for Jira Cloud without a user map: the login is the
-accountId spelled by `account_login` (reversible; an accountId such as "557058:<uuid>" holds a
-colon, which a login cannot).  Plain text that every format spells the same way skips the parsers
-(plain.py says which; the output is the same either way).
+``from_adf(to_adf(n)) == n``, but for HTML comments, which GitLab keeps unshown and Jira cannot hold:
+normalise keeps them, to_jira_wiki and to_adf leave them out (comments.py).  Mentions are ``@login``
+in Markdown; ``mentions`` maps the login to the remote user id (Jira Cloud accountId, Jira Server
+username) and back; None means "the ids are the logins".  `ACCOUNT_IDS` is the resolver for Jira
+Cloud without a user map: the login is the accountId spelled by `account_login` (reversible; an
+accountId such as "557058:<uuid>" holds a colon, which a login cannot).  Plain text that every
+format spells the same way skips the parsers (plain.py says which; the output is the same either way).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import adf, jira_wiki, markdown, plain
-from .model import ACCOUNT_IDS, MentionMap, MentionResolver, account_id_of, account_login, resolver
+from .users import ACCOUNT_IDS, MentionMap, MentionResolver, account_id_of, account_login, resolver
 
 __all__ = [
     "ACCOUNT_IDS",

@@ -5,13 +5,23 @@ mark is combined with nothing but link, list items start with a paragraph, table
 paragraph, the first table row is made of tableHeader cells.  `parse` accepts any ADF document:
 what the canonical form cannot hold degrades to readable text (see `_inline` and `_block`), and the
 result always goes through `canonical_blocks`.
+
+Task list items become taskList/taskItem nodes (localId and state, which the schema requires; the
+ids count up through the document, so a document always renders the same).  A taskList holds only
+taskItems (inline content) and nested taskLists, and only the document holds a taskList (not a
+blockquote, nor a listItem): elsewhere (numbered, quoted, under a plain item, with a plain or numbered
+sub-list) a task is a listItem whose text opens with "[ ] " / "[x] ", which reads back as the task.
+HTML comments are left out (comments.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
+from .comments import without_comments
 from .model import (
     EM,
     STRIKE,
@@ -21,24 +31,59 @@ from .model import (
     Heading,
     Inline,
     ListBlock,
-    MentionResolver,
+    ListItem,
     Paragraph,
     Quote,
     Rule,
     Table,
     canonical_blocks,
+    checkbox,
     flatten_lines,
     item_from_blocks,
     text,
 )
+from .users import MentionResolver
 
 _MARKS_OUT = {STRONG: "strong", EM: "em", STRIKE: "strike"}
 _MARKS_IN = {"strong": STRONG, "em": EM, "strike": STRIKE}
 
 
 def render(blocks: tuple[Block, ...], mentions: MentionResolver) -> dict[str, Any]:
-    """An ADF ``doc`` node for canonical blocks."""
-    return {"type": "doc", "version": 1, "content": [_out_block(b, mentions) for b in blocks]}
+    """An ADF ``doc`` node for canonical blocks (less their HTML comments)."""
+    ids = itertools.count(1)
+    content: list[dict[str, Any]] = []
+    for block in without_comments(blocks):
+        if isinstance(block, ListBlock) and not block.ordered:
+            content.extend(_top_level_list(block, mentions, ids))
+        else:
+            content.append(_out_block(block, mentions))
+    return {"type": "doc", "version": 1, "content": content}
+
+
+def _top_level_list(block: ListBlock, mentions: MentionResolver, ids: Iterator[int]) -> list[dict[str, Any]]:
+    """A bullet list as taskLists (each run of items a taskList can hold) and bulletLists (the rest)."""
+    nodes = []
+    for tasks, run in itertools.groupby(block.items, key=_task_tree):
+        items = tuple(run)
+        nodes.append(_task_list(items, mentions, ids) if tasks else _out_block(ListBlock(False, items), mentions))
+    return nodes
+
+
+def _task_tree(item: ListItem) -> bool:
+    """Whether a taskList can hold `item`: a task whose sub-lists are bullet lists of such items."""
+    return item.task is not None and all(
+        not sub.ordered and all(_task_tree(i) for i in sub.items) for sub in item.sublists
+    )
+
+
+def _task_list(items: tuple[ListItem, ...], mentions: MentionResolver, ids: Iterator[int]) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    node = {"type": "taskList", "attrs": {"localId": str(next(ids))}, "content": content}
+    for item in items:
+        attrs = {"localId": str(next(ids)), "state": "DONE" if item.task else "TODO"}
+        content.append(_with_content({"type": "taskItem", "attrs": attrs}, _out_inlines(item.body, mentions)))
+        content.extend(_task_list(sub.items, mentions, ids) for sub in item.sublists)
+    return node
 
 
 def _out_block(block: Block, mentions: MentionResolver) -> dict[str, Any]:
@@ -92,7 +137,9 @@ def _para(inlines: tuple[Inline, ...], mentions: MentionResolver) -> dict[str, A
 
 def _out_inlines(leaves: tuple[Inline, ...], mentions: MentionResolver) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for leaf in leaves:
+    for k, leaf in enumerate(leaves):
+        if leaf.kind == "task":  # outside a taskList, the checkbox is the text that opens the item
+            leaf = Inline("text", checkbox(leaf.text == "x") + (" " if k + 1 < len(leaves) else ""))
         if leaf.kind == "br":
             out.append({"type": "hardBreak"})
         elif leaf.kind == "mention":
@@ -182,9 +229,11 @@ def _block(node: dict[str, Any], mentions: MentionResolver) -> list[Block]:
     if t == "codeBlock":
         body = "".join(c.get("text", "") for c in content if isinstance(c, dict))
         return [CodeBlock(str(attrs.get("language") or ""), body)]
-    if t in ("bulletList", "orderedList", "taskList", "decisionList"):
+    if t in ("bulletList", "orderedList", "decisionList"):
         items = [item_from_blocks(_item_blocks(c, mentions)) for c in content if isinstance(c, dict)]
         return [ListBlock(t == "orderedList", tuple(items))]
+    if t == "taskList":
+        return [ListBlock(False, _task_items(content, mentions))]
     if t == "blockquote":
         return [Quote(tuple(_blocks(content, mentions)))]
     if t == "rule":
@@ -210,6 +259,23 @@ def _item_blocks(node: dict[str, Any], mentions: MentionResolver) -> list[Block]
     if node.get("type") in ("taskItem", "decisionItem"):
         return [Paragraph(tuple(_inlines(node.get("content") or [], mentions)))]
     return _blocks(node.get("content") or [], mentions)
+
+
+def _task_items(nodes: list[Any], mentions: MentionResolver) -> tuple[ListItem, ...]:
+    """A taskList's items: a taskItem (or blockTaskItem) is a task, a taskList the sub-list of the item before."""
+    items: list[ListItem] = []
+    for node in nodes:
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") == "taskList":
+            sub = ListBlock(False, _task_items(node.get("content") or [], mentions))
+            before = items.pop() if items else ListItem(())
+            items.append(ListItem(before.inlines, before.sublists + (sub,)))
+        else:
+            done = (node.get("attrs") or {}).get("state") == "DONE"
+            item = item_from_blocks(_item_blocks(node, mentions))
+            items.append(ListItem((Inline("task", "x" if done else " "),) + item.inlines, item.sublists))
+    return tuple(items)
 
 
 def _cell(node: dict[str, Any], mentions: MentionResolver) -> tuple[Inline, ...]:

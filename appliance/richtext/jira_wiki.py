@@ -11,6 +11,10 @@ letter or digit, e.g. inside a word), ``{{code}}``, ``[text|url]`` / ``[url]``, 
 ``h1.``-``h6.``, ``*``/``#`` lists (``*#`` nesting), ``{code:lang}`` / ``{noformat}``, ``{quote}``,
 ``----``, ``||header||`` / ``|cell|`` tables.  A hard break is a newline inside a paragraph and
 ``\\\\`` inside list items.  A literal backslash is written ``&#92;`` (``\\\\`` means a line break).
+Wiki markup has no checkboxes: a task list item is an item opening with the text "[ ]" or "[x]",
+written ``\\[ \\]`` / ``\\[x\\]`` (brackets are link syntax in wiki markup), which Jira shows
+as "[ ]" / "[x]" and which reads back as the task (so does ``[ ]`` typed by hand).  HTML comments
+are left out.
 
 Parsing also accepts ``bq.``, ``- `` bullets, ``??citation??`` (emphasis); it degrades ``+underline+``,
 ``^sup^``, ``~sub~``, ``{color}`` and images/attachments (their file name) to plain text, and
@@ -24,6 +28,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
+from .comments import without_comments
 from .model import (
     EM,
     STRIKE,
@@ -34,15 +39,16 @@ from .model import (
     Inline,
     ListBlock,
     ListItem,
-    MentionResolver,
     Paragraph,
     Quote,
     Rule,
     Table,
     canonical_blocks,
+    checkbox,
     mark_events,
     text,
 )
+from .users import MentionResolver
 
 _DELIM = {STRONG: "*", EM: "_", STRIKE: "-"}
 _MARK_OF = {"*": STRONG, "_": EM, "-": STRIKE, "??": EM, "+": None, "^": None, "~": None}
@@ -55,7 +61,11 @@ _MARKUP_AT_START = re.compile(r"[\\&{}\[\]|*_\-+^~?!#.]")
 
 
 def render(blocks: tuple[Block, ...], mentions: MentionResolver) -> str:
-    """Jira wiki markup for canonical blocks."""
+    """Jira wiki markup for canonical blocks (less their HTML comments)."""
+    return _render_blocks(without_comments(blocks), mentions)
+
+
+def _render_blocks(blocks: tuple[Block, ...], mentions: MentionResolver) -> str:
     return "\n\n".join(_render_block(b, mentions) for b in blocks)
 
 
@@ -73,7 +83,7 @@ def _render_block(block: Block, mentions: MentionResolver) -> str:
     if isinstance(block, ListBlock):
         return "\n".join(_render_list(block, "", mentions))
     if isinstance(block, Quote):
-        return "{quote}\n" + render(block.blocks, mentions) + "\n{quote}"
+        return "{quote}\n" + _render_blocks(block.blocks, mentions) + "\n{quote}"
     if isinstance(block, Rule):
         return "----"
     if isinstance(block, Table):
@@ -90,7 +100,9 @@ def _render_list(block: ListBlock, prefix: str, mentions: MentionResolver) -> li
     prefix += "#" if block.ordered else "*"
     lines = []
     for item in block.items:
-        body = _render_inlines(item.inlines, mentions, br="\\\\", line_start=False)
+        body = _render_inlines(item.body, mentions, br="\\\\", line_start=False)
+        if item.task is not None:
+            body = _escape_text(checkbox(item.task), None, False, False) + (" " + body if body else "")
         lines.append(prefix + (" " + body if body else ""))
         for sub in item.sublists:
             lines.extend(_render_list(sub, prefix, mentions))

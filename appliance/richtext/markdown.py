@@ -4,14 +4,20 @@ Every rich-text value the sync engine stores is Markdown in the canonical form p
 The converters (jira_wiki.py, adf.py) never translate text to text: they parse into the small document
 model of model.py and render out of it, and every parser ends in `canonical_blocks`, which reduces any
 document to what all three formats can express.  That is what makes the round trips exact: for canonical
-Markdown ``n``, ``from_X(to_X(n)) == n``.  Parsing is markdown-it-py's (CommonMark, plus its GFM table
-and strikethrough rules; raw HTML off, so it stays literal text); rendering is ours, escaping exactly
-what would otherwise read as markup so that escapes never accumulate.
+Markdown ``n``, ``from_X(to_X(n)) == n`` (less its HTML comments, see below).  Parsing is
+markdown-it-py's (CommonMark, plus its GFM table and strikethrough rules; raw HTML off, so it stays
+literal text, but for HTML comments); rendering is ours, escaping exactly what would otherwise read as
+markup so that escapes never accumulate.
 
 The subset: paragraphs, headings 1-6, emphasis, strong, strikethrough, inline code, fenced code blocks
 with a language, bullet and ordered lists (nested; a list item holds one paragraph and nested lists),
-links (inline and autolinks), blockquotes (holding paragraphs, lists and code blocks), horizontal rules,
-hard line breaks, GFM tables (inline content only) and mentions (``@login``).
+task list items (GitLab's ``- [ ]`` / ``- [x]``, also in ordered and nested lists), links (inline and
+autolinks), blockquotes (holding paragraphs, lists and code blocks), horizontal rules, hard line breaks,
+GFM tables (inline content only) and mentions (``@login``).
+
+HTML comments (``<!-- ... -->``, on lines of their own or inline) are kept as written: GitLab keeps
+them unshown, so a description read from GitLab comes back unchanged.  Jira has nothing like them:
+to_jira_wiki and to_adf leave them out (comments.py), so they do not come back from Jira.
 
 What the canonical form gives up, so that Jira wiki markup and ADF can carry it (it degrades to readable
 text, nothing is dropped silently): soft line breaks become spaces; ordered lists restart at 1; list
@@ -24,7 +30,11 @@ dropped; code block languages are kept only when they are a plain word (``c++``,
 a horizontal rule inside a blockquote is dropped (it carries no text); "@name" inside link text stays
 text; a mention that touches a word character (from ADF or wiki) gets a space before/after it; a mark
 that Markdown's flanking rules cannot place (bold right after a letter and starting with punctuation,
-only possible from ADF or wiki) reads back as its literal, escaped delimiters.
+only possible from ADF or wiki) reads back as its literal, escaped delimiters; a list item whose text
+opens with a literal (escaped) "[ ] " or "[x] " is a task item (ADF cannot tell the two apart); an
+HTML comment that opens a line of a paragraph or list item moves to the end of the line (GitLab
+would read the line as raw HTML), one on a line of its own in a list item joins the item's text, one
+inside a paragraph is kept on one line; a comment inside a link or mark splits it.
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ from __future__ import annotations
 import re
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 
 from .model import (
@@ -41,6 +53,7 @@ from .model import (
     STRONG,
     Block,
     CodeBlock,
+    Comment,
     Heading,
     Inline,
     ListBlock,
@@ -50,6 +63,7 @@ from .model import (
     Rule,
     Table,
     canonical_blocks,
+    checkbox,
     is_word,
     item_from_blocks,
     link_normaliser,
@@ -68,6 +82,64 @@ _parser = (
     # With html off these never match: skipping them saves a call per line and per "<".
     .disable(["html_block", "html_inline"])
 )
+
+
+def _comment_block(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """markdown-it block rule: an HTML comment on lines of its own, as an ``html_block`` token.
+
+    CommonMark's HTML block of type 2 (markdown-it's `html_block` reads every type, or none): it
+    starts with a line opening with ``<!--`` and ends with the line holding the first ``-->``.
+    Text after the ``-->`` would be raw HTML to GitLab; here the lines are left to the paragraph
+    rule instead, which reads the comment inline (see `_comment_inline`).
+    """
+    pos = state.bMarks[start] + state.tShift[start]
+    if state.is_code_block(start) or not state.src.startswith("<!--", pos):
+        return False
+    if silent:  # like any HTML block, a comment ends a paragraph
+        return True
+    if "comment_close_last" not in state.env:  # so that many unclosed "<!--" lines stay linear
+        state.env["comment_close_last"] = state.src.rfind("-->")
+    if state.env["comment_close_last"] < pos + 2:
+        return False
+    line, search = start, pos + 2  # "<!-->" is a whole comment
+    while line < end:
+        if line > start:
+            if state.sCount[line] < state.blkIndent and not state.isEmpty(line):
+                return False  # the list item or quote ends first: no comment
+            search = state.bMarks[line]
+        close = state.src.find("-->", search, state.eMarks[line])
+        if close >= 0:
+            if state.src[close + 3 : state.eMarks[line]].strip():
+                return False
+            break
+        line += 1
+    else:
+        return False  # never closed: text, like other raw HTML
+    token = state.push("html_block", "", 0)
+    token.map = [start, line + 1]
+    token.content = state.getLines(start, line + 1, state.blkIndent, False)
+    state.line = line + 1
+    return True
+
+
+def _comment_inline(state: StateInline, silent: bool) -> bool:
+    """markdown-it inline rule: an HTML comment inside a paragraph, as an ``html_inline`` token."""
+    pos = state.pos
+    if not state.src.startswith("<!--", pos) or state.html_terminator_last("-->") < pos + 2:
+        return False  # the second test, constant time, keeps many unclosed "<!--" linear
+    close = state.src.find("-->", pos + 2, state.posMax)
+    if close < 0:
+        return False
+    if not silent:
+        state.push("html_inline", "", 0).content = state.src[pos : close + 3]
+    state.pos = close + 3
+    return True
+
+
+_parser.block.ruler.before(
+    "html_block", "comment_block", _comment_block, {"alt": ["paragraph", "reference", "blockquote"]}
+)
+_parser.inline.ruler.before("html_inline", "comment_inline", _comment_inline)
 
 
 def parse(md: str) -> tuple[Block, ...]:
@@ -108,6 +180,9 @@ def _blocks(tokens: list[Token], i: int, until: str | None) -> tuple[list[Block]
             out.append(Quote(tuple(inner)))
         elif t == "hr":
             out.append(Rule())
+            i += 1
+        elif t == "html_block":  # only comments (`_comment_block`)
+            out.append(Comment(tok.content))
             i += 1
         elif t == "table_open":
             rows: list[tuple[tuple[Inline, ...], ...]] = []
@@ -164,7 +239,9 @@ def _inlines(children: list[Token]) -> list[Inline]:
             alt = "".join(c.content for c in (tok.children or []) if c.type in ("text", "text_special"))
             src = str(tok.attrs.get("src", ""))
             out.append(Inline("text", alt or src, frozenset(marks), href or src))
-        else:  # html_inline cannot occur (html is off); anything else degrades to its source text
+        elif t == "html_inline":  # only comments (`_comment_inline`)
+            out.append(Inline("comment", tok.content))
+        else:  # anything else degrades to its source text
             if tok.content:
                 out.append(Inline("text", tok.content, frozenset(marks), href))
     return out
@@ -245,6 +322,8 @@ def _render_block(block: Block) -> str:
         return "\n".join("> " + line if line else ">" for line in inner.split("\n"))
     if isinstance(block, Rule):
         return "---"
+    if isinstance(block, Comment):
+        return block.text
     if isinstance(block, Table):
         lines = []
         for k, row in enumerate(block.rows):
@@ -261,22 +340,24 @@ def _render_list(block: ListBlock) -> list[str]:
     for k, item in enumerate(block.items, 1):
         marker = f"{k}. " if block.ordered else "- "
         pad = " " * len(marker)
-        body = _render_inlines(item.inlines).split("\n") if item.inlines else []
-        if body:
-            lines.append(marker + body[0])
-            lines.extend(pad + line for line in body[1:])
-        else:
-            lines.append(marker.rstrip())
+        task = item.task
+        # After a checkbox nothing opens a line: "- [ ] # x" is no heading.
+        body = _render_inlines(item.body, line_start=task is None).split("\n") if item.body else []
+        first = [] if task is None else [checkbox(task)]
+        first += body[:1]
+        lines.append(marker + " ".join(first) if first else marker.rstrip())
+        lines.extend(pad + line for line in body[1:])
         for sub in item.sublists:
             lines.extend(pad + line for line in _render_list(sub))
     return lines
 
 
-def _render_inlines(leaves: tuple[Inline, ...], *, heading: bool = False, table: bool = False) -> str:
+def _render_inlines(
+    leaves: tuple[Inline, ...], *, heading: bool = False, table: bool = False, line_start: bool = True
+) -> str:
     out: list[str] = []
     events = mark_events(leaves)
     prev: Inline | None = None
-    line_start = True
     skip = 0
     for k, (kind, value) in enumerate(events):
         if skip:
@@ -312,6 +393,8 @@ def _render_inlines(leaves: tuple[Inline, ...], *, heading: bool = False, table:
                 continue
             if leaf.kind == "mention":
                 out.append("@" + leaf.text)
+            elif leaf.kind == "comment":
+                out.append(leaf.text)
             elif leaf.kind == "code":
                 out.append(_code_span(leaf.text, table))
             else:

@@ -1,10 +1,15 @@
 """The document model every rich-text converter shares, and the canonicalisation that defines it.
 
-Inline content is flat, as in ADF: a sequence of leaves (text, inline code, hard break, mention), each
-text leaf carrying its marks (strong, em, strike) and link target; `mark_events` recovers a properly
-nested form for renderers that need one.  `canonical_blocks` reduces any document to what Markdown,
-Jira wiki markup and ADF can all express (the list of what degrades is in markdown.py's docstring);
-every parser ends with it, which is what makes the round trips exact.
+Inline content is flat, as in ADF: a sequence of leaves (text, inline code, hard break, mention, task
+checkbox, HTML comment), each text leaf carrying its marks (strong, em, strike) and link target;
+`mark_events` recovers a properly nested form for renderers that need one.  `canonical_blocks` reduces
+any document to what Markdown, Jira wiki markup and ADF can all express (the list of what degrades is
+in markdown.py's docstring); every parser ends with it, which is what makes the round trips exact.
+
+The exception is what only Markdown holds: HTML comments (`Comment` blocks and "comment"
+leaves) stay in the canonical form, because GitLab keeps them (unshown) and a description must come
+back from GitLab unchanged; comments.py takes them out for the Jira formats, which have nothing
+like them.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
 
 from markdown_it import MarkdownIt
 
@@ -27,113 +31,6 @@ _LOGIN_FULL = re.compile(LOGIN_RE + r"\Z")
 _LANG_RE = re.compile(r"[A-Za-z0-9_+#.\-]+\Z")
 
 
-class MentionResolver(Protocol):
-    """Maps the canonical user id (the ``login`` in ``@login``) to the remote app's user id and back.
-
-    Jira Cloud: the accountId; Jira Server/Data Center: the username.  Returning None means "not a
-    known user": the mention is then written as plain text (``@login`` or the display text).
-    """
-
-    def to_remote(self, user: str) -> str | None: ...
-
-    def from_remote(self, remote_id: str, display: str | None = None) -> str | None: ...
-
-
-class MentionMap:
-    """A `MentionResolver` backed by a dict {canonical login: remote id}."""
-
-    def __init__(self, mapping: dict[str, str]) -> None:
-        self._out = dict(mapping)
-        self._in = {remote: user for user, remote in mapping.items()}
-
-    def to_remote(self, user: str) -> str | None:
-        return self._out.get(user)
-
-    def from_remote(self, remote_id: str, display: str | None = None) -> str | None:
-        return self._in.get(remote_id)
-
-
-class IdentityMentions:
-    """Used when no resolver is given: the remote id is the login itself (when it looks like one)."""
-
-    def to_remote(self, user: str) -> str | None:
-        return user
-
-    def from_remote(self, remote_id: str, display: str | None = None) -> str | None:
-        return remote_id if _LOGIN_FULL.match(remote_id) else None
-
-
-# Jira Cloud accountIds are opaque strings of up to 128 characters; seen in the wild: 24 hex digits
-# ("5b10ac8d82e05b22cc7d4ef5") and a prefix and UUID(s) joined by colons
-# ("557058:f58131cb-b67d-43c7-b30d-6b58d40bd077").  A colon cannot be part of
-# "@login", so `account_login` spells every id as a login, reversibly: ASCII letters, digits and
-# "-" stand for themselves, a ":" between two letters/digits is "_", and any other character
-# (also "_", ".", a ":" elsewhere, a "-" at the end) is "." + two lowercase hex digits per UTF-8
-# byte.  A "_" therefore always sits between two letters/digits, where Markdown never reads it
-# as emphasis, and hex-shaped ids are their own login.
-_ID_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-_ID_ESCAPE = re.compile(r"\.([0-9a-f]{2})")
-
-
-def account_login(account_id: str) -> str | None:
-    """The login that stands for Jira Cloud `account_id` in canonical Markdown (``@login``);
-    None for an id that does not start with an ASCII letter or digit (no Atlassian format does).
-    Injective: `account_id_of` gives the id back."""
-    if not account_id or account_id[0] not in _ID_PLAIN:
-        return None
-    out: list[str] = []
-    last = len(account_id) - 1
-    for k, ch in enumerate(account_id):
-        if ch in _ID_PLAIN or (ch == "-" and k < last):
-            out.append(ch)
-        elif ch == ":" and 0 < k < last and account_id[k - 1] in _ID_PLAIN and account_id[k + 1] in _ID_PLAIN:
-            out.append("_")
-        else:
-            out.extend(f".{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
-    return "".join(out)
-
-
-def account_id_of(login: str) -> str | None:
-    """The Jira Cloud accountId that `login` stands for (the inverse of `account_login`); None
-    when `login` is not the login of any id (only the spelling `account_login` writes counts)."""
-    try:
-        raw = bytearray()
-        pos = 0
-        while pos < len(login):
-            ch = login[pos]
-            if ch == ".":
-                m = _ID_ESCAPE.match(login, pos)
-                if m is None:
-                    return None
-                raw.append(int(m.group(1), 16))
-                pos = m.end()
-                continue
-            raw.extend(b":" if ch == "_" else ch.encode("ascii"))
-            pos += 1
-        account_id = raw.decode("utf-8", "surrogatepass")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return None
-    return account_id if account_login(account_id) == login else None
-
-
-class AccountIdMentions:
-    """The resolver for Jira Cloud rich text when no user map is given: the login is the
-    accountId spelled by `account_login`."""
-
-    def to_remote(self, user: str) -> str | None:
-        return account_id_of(user)
-
-    def from_remote(self, remote_id: str, display: str | None = None) -> str | None:
-        return account_login(remote_id)
-
-
-ACCOUNT_IDS = AccountIdMentions()
-
-
-def resolver(mentions: MentionResolver | None) -> MentionResolver:
-    return mentions if mentions is not None else IdentityMentions()
-
-
 # ---------------------------------------------------------------------------------------------------
 # Document model.  Inline content is flat (like ADF): a list of leaves, each text leaf carrying its
 # marks and link; nesting is recovered when rendering.
@@ -141,8 +38,8 @@ def resolver(mentions: MentionResolver | None) -> MentionResolver:
 
 @dataclass(frozen=True)
 class Inline:
-    kind: str  # "text" | "code" | "br" | "mention"
-    text: str = ""  # text, code content, or the mentioned login
+    kind: str  # "text" | "code" | "br" | "mention" | "task" | "comment"
+    text: str = ""  # text, code content, the mentioned login, "x" / " " (checked or not), "<!--...-->"
     marks: frozenset[str] = frozenset()
     href: str | None = None
 
@@ -166,8 +63,25 @@ class CodeBlock:
 
 @dataclass(frozen=True)
 class ListItem:
+    """A list item: one run of inline content and nested lists.
+
+    A task list item (GitLab's ``- [ ] todo``) is one whose inlines start with a "task" leaf, the
+    checkbox: it sits where GitLab shows it, and code that maps an item's inlines keeps it.
+    """
+
     inlines: tuple[Inline, ...]
     sublists: tuple[ListBlock, ...] = ()
+
+    @property
+    def task(self) -> bool | None:
+        """None for a plain item, else whether the task's checkbox is checked."""
+        first = self.inlines[0] if self.inlines else None
+        return None if first is None or first.kind != "task" else first.text == "x"
+
+    @property
+    def body(self) -> tuple[Inline, ...]:
+        """The item's inline content without its checkbox."""
+        return self.inlines[1:] if self.task is not None else self.inlines
 
 
 @dataclass(frozen=True)
@@ -191,11 +105,29 @@ class Table:
     rows: tuple[tuple[tuple[Inline, ...], ...], ...]  # rows[0] is the header row
 
 
-Block = Paragraph | Heading | CodeBlock | ListBlock | Quote | Rule | Table
+@dataclass(frozen=True)
+class Comment:
+    """An HTML comment on lines of its own (``<!-- ... -->``, as written, possibly over several lines)."""
+
+    text: str
+
+
+Block = Paragraph | Heading | CodeBlock | ListBlock | Quote | Rule | Table | Comment
 
 
 def text(s: str, marks: frozenset[str] | set[str] = frozenset(), href: str | None = None) -> Inline:
     return Inline("text", s, frozenset(marks), href)
+
+
+def checkbox(done: bool) -> str:
+    """How every format but ADF writes a task's checkbox: GitLab's "[x]" / "[ ]"."""
+    return "[x]" if done else "[ ]"
+
+
+def is_comment(s: str) -> bool:
+    """Whether ``s`` is exactly one HTML comment (CommonMark 0.31: ``<!-->``, ``<!--->``, or ``<!--``
+    up to the first ``-->``)."""
+    return s.startswith("<!--") and s.find("-->", 2) == len(s) - 3
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -259,6 +191,13 @@ def canonical_inlines(leaves: list[Inline] | tuple[Inline, ...], *, breaks: bool
                 out.append(Inline("text", "@" + leaf.text))
         elif kind == "br":
             out.append(Inline("br") if breaks else Inline("text", " "))
+        elif kind == "task":  # only a list item can hold a checkbox: elsewhere it is its text
+            out.append(Inline("text", checkbox(leaf.text == "x") + " "))
+        elif kind == "comment":
+            s = leaf.text
+            if "\r" in s or "\n" in s:
+                s = s.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+            out.append(Inline("comment", s) if is_comment(s) else Inline("text", s))
     # The passes below only change leaves that carry a mark or link, or sit next to a mention.
     if any(leaf.marks or leaf.href is not None for leaf in out):
         out = _split_edges(out)
@@ -271,7 +210,10 @@ def canonical_inlines(leaves: list[Inline] | tuple[Inline, ...], *, breaks: bool
         out = _space_mentions(out)
     out = _merge(out)
     stripped = _strip_lines(out)
-    return tuple(out if stripped is out else _merge(stripped))
+    out = out if stripped is out else _merge(stripped)
+    if breaks and any(leaf.kind == "comment" for leaf in out):
+        out = _merge(_comments_end_lines(out))
+    return tuple(out)
 
 
 def _without(leaf: Inline, mark: str) -> Inline:
@@ -422,6 +364,50 @@ def _strip_lines(leaves: list[Inline]) -> list[Inline]:
     return out
 
 
+def _comments_end_lines(leaves: list[Inline]) -> list[Inline]:
+    """No line but a lone line of comments starts with an HTML comment.
+
+    Markdown (CommonMark, GitLab) reads a line that starts with ``<!--`` as raw HTML: the rest of
+    the line would lose its formatting, a break before it would show as a backslash.  A comment that
+    starts a line moves to its end, a line of comments alone joins the line before it (the first,
+    the line after).  `leaves` must be stripped (`_strip_lines`).
+    """
+    lines: list[list[Inline]] = [[]]
+    for leaf in leaves:
+        if leaf.kind == "br":
+            lines.append([])
+        else:
+            lines[-1].append(leaf)
+    out: list[list[Inline]] = []
+    pending: list[Inline] = []  # the comments of the lines of comments before the first other line
+    for line in lines:
+        k = 0
+        while k < len(line) and (line[k].kind == "comment" or (line[k].kind == "text" and line[k].text.isspace())):
+            k += 1
+        comments = pending + [leaf for leaf in line[:k] if leaf.kind == "comment"]
+        if k == len(line):
+            if out:
+                out[-1].extend(_spaced(comments))
+            else:
+                pending = comments
+            continue
+        content = line[k:]
+        if comments:
+            first = content[0]
+            if first.kind == "text":
+                content[0] = Inline("text", first.text.lstrip(), first.marks, first.href)
+            content.extend(_spaced(comments))
+        pending = []
+        out.append(content)
+    if not out:
+        return _spaced(pending)[1:]
+    return _join_lines([tuple(line) for line in out])
+
+
+def _spaced(comments: list[Inline]) -> list[Inline]:
+    return [leaf for comment in comments for leaf in (Inline("text", " "), comment)]
+
+
 def flatten_lines(block: Block) -> list[tuple[Inline, ...]]:
     """A block's content as lines of inlines: how blocks degrade where only inline content fits."""
     if isinstance(block, Paragraph):
@@ -435,6 +421,8 @@ def flatten_lines(block: Block) -> list[tuple[Inline, ...]]:
         ]
     if isinstance(block, CodeBlock):
         return [(Inline("code", line),) for line in block.text.split("\n") if line.strip()]
+    if isinstance(block, Comment):
+        return [(Inline("comment", block.text),)]
     if isinstance(block, Quote):
         return [line for b in block.blocks for line in flatten_lines(b)]
     if isinstance(block, ListBlock):
@@ -472,8 +460,16 @@ def canonical_blocks(blocks: list[Block] | tuple[Block, ...], *, in_quote: bool 
     for block in blocks:
         if isinstance(block, Paragraph):
             inl = canonical_inlines(block.inlines)
-            if inl:
+            if len(inl) == 1 and inl[0].kind == "comment":  # what Markdown reads back from it
+                out.append(Comment(inl[0].text))
+            elif inl:
                 out.append(Paragraph(inl))
+        elif isinstance(block, Comment):
+            body = block.text.replace("\r\n", "\n").replace("\r", "\n").strip()
+            if is_comment(body):
+                out.append(Comment(body))
+            elif body:
+                out.append(Paragraph(canonical_inlines((text(body),))))
         elif isinstance(block, Heading):
             inl = canonical_inlines(block.inlines, breaks=False)
             if in_quote:
@@ -513,8 +509,24 @@ def canonical_blocks(blocks: list[Block] | tuple[Block, ...], *, in_quote: bool 
     return tuple(b for b in out if not (isinstance(b, Paragraph) and not b.inlines))
 
 
+# GitLab's task list item marker: "[ ]", "[x]" or "[X]" opening the item, then white space (or nothing else).
+_TASK_MARKER = re.compile(r"\[([ xX])\](?:[ \t]+|\Z)")
+
+
 def _canonical_item(item: ListItem) -> ListItem | None:
+    """A canonical list item; None for an empty one.
+
+    An item whose text opens with "[ ] " or "[x] " (plain text) is a task item, whichever format it
+    came from: Markdown and wiki markup only have that text, ADF has it where a taskList cannot be.
+    """
     inl = canonical_inlines(item.inlines)
+    first = inl[0] if inl else None
+    if first is not None and first.kind == "text" and not first.marks and first.href is None:
+        m = _TASK_MARKER.match(first.text)
+        if m is not None and (m.end() > 3 or len(inl) == 1):
+            rest = first.text[m.end() :]
+            head = (Inline("task", " " if m.group(1) == " " else "x"),)
+            inl = head + ((Inline("text", rest),) if rest else ()) + inl[1:]
     subs: list[ListBlock] = []
     for sub in canonical_blocks(item.sublists):
         if isinstance(sub, ListBlock):
