@@ -344,6 +344,10 @@ class Budget:
     def succeeded(self) -> None:
         self._unannounced = 0.0
 
+    def paused_for(self) -> float:
+        """Seconds left of the pause in force (0 when none)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
     async def acquire(self, urgent: bool = False, flow: Hashable = None) -> tuple[float, float]:
         """Take one token; returns (seconds waited for the budget, seconds waited for a pause)."""
         budget_wait = pause_wait = 0.0
@@ -621,6 +625,7 @@ class ConnectionHttp:
         endpoint = endpoint or endpoint_of(method, url.path)
         policy = self.client.retry
         attempt = 0
+        limited = 0.0   # seconds paused for 429s that named no wait (Budget.refused)
         while True:
             attempt += 1
             outcome = await self._attempt(method, url, params, json, data, headers, endpoint, streaming)
@@ -647,8 +652,18 @@ class ConnectionHttp:
                 failure, sent = outcome
                 may_retry = isinstance(failure, RetriableRemoteError) and (idempotent or not sent)
             self.stats.errors += 1
+            unannounced = failure.status == 429 and getattr(failure, "retry_after", None) is None
             wait = self._wait_for(failure, attempt, policy)
-            if not (may_retry and replayable) or attempt >= policy.max_attempts or wait is None:
+            if unannounced:
+                # Such a limit lets through only so many callers per window, and those waiting
+                # take their turns after each pause: attempts are not what to count then, but
+                # the time waited (up to the longest wait held in-line), or a caller that keeps
+                # missing its turn gives up while the others get through.
+                limited += self.budget.paused_for()
+                out_of_tries = limited > policy.max_wait
+            else:
+                out_of_tries = attempt >= policy.max_attempts
+            if not (may_retry and replayable) or out_of_tries or wait is None:
                 raise failure
             self.stats.retries += 1
             log.info("%s %s: %s %s; retry %d of %d in %.2fs", method, endpoint, type(failure).__name__,

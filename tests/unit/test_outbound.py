@@ -23,7 +23,10 @@ from appliance.outbound import Budget, OutboundClient, RetryPolicy, endpoint_of,
 from tests.fakes.server import Knobs, drop_connection, fingerprint, install_knobs, serve
 from tests.harness import free_port
 
-FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_wait=5)
+# A 429 naming no wait is retried for up to max_wait seconds of pauses (1 + 2, then 4 would pass
+# 5): three attempts, like the others' max_attempts.
+FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_wait=5, unannounced_wait=1.0,
+                   unannounced_max=4.0)
 TOKEN = "tok-SECRET-4711"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -181,6 +184,24 @@ async def test_a_429_that_names_no_wait_pauses_everyone_longer_while_they_keep_c
         started = time.monotonic()
         await asyncio.gather(http.request("GET", "/items/2"), other.request("GET", "/items/3"))
         assert 0.2 <= time.monotonic() - started < 0.6
+
+
+async def test_a_429_that_names_no_wait_is_retried_for_a_time_not_a_number_of_attempts(fake):
+    """Such limits let so many callers through per window: one that keeps missing its turn
+    tries on past max_attempts, for as long as the pauses add up to max_wait."""
+    fake.knobs.retry_after = None
+    policy = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02, max_wait=1.0, unannounced_wait=0.05,
+                         unannounced_max=0.1)
+    async with OutboundClient(config(), ["127.0.0.1"], retry=policy, rate=1000, burst=1000) as client:
+        http = client.for_connection("c1", fake.url, AUTH)
+        fake.knobs.fail_next(6, 429)
+        await http.request("GET", "/items/1")
+        assert fake.knobs.count("GET", "/items/{id}") == 7
+        fake.knobs.fail_next(100, 429)
+        started = time.monotonic()
+        with pytest.raises(RetriableRemoteError):
+            await http.request("GET", "/items/2")
+        assert 0.8 <= time.monotonic() - started < 2.0     # the pauses waited, the last one not
 
 
 async def test_429s_of_requests_in_flight_together_make_one_pause(fake):
