@@ -335,12 +335,7 @@ def _strip_lines(leaves: list[Inline]) -> list[Inline]:
         and not any(leaf.kind == "br" for leaf in leaves)
     ):
         return leaves
-    lines: list[list[Inline]] = [[]]
-    for leaf in leaves:
-        if leaf.kind == "br":
-            lines.append([])
-        else:
-            lines[-1].append(leaf)
+    lines = _lines(leaves)
     stripped = []
     for line in lines:
         while line and line[0].kind == "text" and not line[0].text.lstrip():
@@ -364,6 +359,17 @@ def _strip_lines(leaves: list[Inline]) -> list[Inline]:
     return out
 
 
+def _lines(leaves: list[Inline]) -> list[list[Inline]]:
+    """`leaves` split at their line breaks (the breaks left out)."""
+    lines: list[list[Inline]] = [[]]
+    for leaf in leaves:
+        if leaf.kind == "br":
+            lines.append([])
+        else:
+            lines[-1].append(leaf)
+    return lines
+
+
 def _comments_end_lines(leaves: list[Inline]) -> list[Inline]:
     """No line but a lone line of comments starts with an HTML comment.
 
@@ -372,12 +378,7 @@ def _comments_end_lines(leaves: list[Inline]) -> list[Inline]:
     starts a line moves to its end, a line of comments alone joins the line before it (the first,
     the line after).  `leaves` must be stripped (`_strip_lines`).
     """
-    lines: list[list[Inline]] = [[]]
-    for leaf in leaves:
-        if leaf.kind == "br":
-            lines.append([])
-        else:
-            lines[-1].append(leaf)
+    lines = _lines(leaves)
     out: list[list[Inline]] = []
     pending: list[Inline] = []  # the comments of the lines of comments before the first other line
     for line in lines:

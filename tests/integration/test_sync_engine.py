@@ -81,14 +81,20 @@ async def test_creates_both_ways_with_mapped_fields_and_comments(world):
     assert len(w.jira.writes_by(w.jira.bob)) == 3 and len(w.gl.writes_by(w.tokens["bob"])) == 3
 
 
-async def test_a_field_edited_on_both_sides_is_held_then_resolved(world):
-    w = world
+async def title_edited_on_both_sides(w, **gitlab_edits):
+    """A synced pair whose title was then edited on both sides; (Jira id, engine, GitLab issue)."""
     bug = await w.jira_issue("Original title")
     engine = w.engine(await w.integration())
     await engine.run_once("test")
     [issue] = w.gl_issues()
     await w.jira_edit(bug, {"summary": "Title from Jira"})
-    await w.gl_edit(issue.iid, title="Title from GitLab", labels="bug,ui")
+    await w.gl_edit(issue.iid, title="Title from GitLab", **gitlab_edits)
+    return bug, engine, issue
+
+
+async def test_a_field_edited_on_both_sides_is_held_then_resolved(world):
+    w = world
+    bug, engine, issue = await title_edited_on_both_sides(w, labels="bug,ui")
     writes = w.tandem_writes()
     result = await engine.run_once("test")
     assert result.counts["conflicts"] == 1
@@ -120,12 +126,7 @@ async def test_a_held_conflict_people_settle_themselves_leaves_the_inbox(world, 
     """Held, then people make the two titles agree (or undo one side's edit, which then
     flows): the conflict is closed as settled by the sides, not left open in the inbox."""
     w = world
-    bug = await w.jira_issue("Original title")
-    engine = w.engine(await w.integration())
-    await engine.run_once("test")
-    [issue] = w.gl_issues()
-    await w.jira_edit(bug, {"summary": "Title from Jira"})
-    await w.gl_edit(issue.iid, title="Title from GitLab")
+    bug, engine, issue = await title_edited_on_both_sides(w)
     assert (await engine.run_once("test")).counts["conflicts"] == 1
     if settle == "agree":
         await w.gl_edit(issue.iid, title="Title from Jira")
