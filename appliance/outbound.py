@@ -344,10 +344,6 @@ class Budget:
     def succeeded(self) -> None:
         self._unannounced = 0.0
 
-    def paused_for(self) -> float:
-        """Seconds left of the pause in force (0 when none)."""
-        return max(0.0, self._paused_until - time.monotonic())
-
     async def acquire(self, urgent: bool = False, flow: Hashable = None) -> tuple[float, float]:
         """Take one token; returns (seconds waited for the budget, seconds waited for a pause)."""
         budget_wait = pause_wait = 0.0
@@ -652,17 +648,19 @@ class ConnectionHttp:
                 failure, sent = outcome
                 may_retry = isinstance(failure, RetriableRemoteError) and (idempotent or not sent)
             self.stats.errors += 1
-            unannounced = failure.status == 429 and getattr(failure, "retry_after", None) is None
-            wait = self._wait_for(failure, attempt, policy)
-            if unannounced:
-                # Such a limit lets through only so many callers per window, and those waiting
-                # take their turns after each pause: attempts are not what to count then, but
-                # the time waited (up to the longest wait held in-line), or a caller that keeps
-                # missing its turn gives up while the others get through.
-                limited += self.budget.paused_for()
+            asked = getattr(failure, "retry_after", None)
+            if asked is None and failure.status == 429:
+                # A limit that says no more than "too many" (Budget.refused). It lets through
+                # only so many callers per window, and those waiting take their turns after each
+                # pause: attempts are not what to count then, but the time waited (up to the
+                # longest wait held in-line), or a caller that keeps missing its turn gives up
+                # while the others get through.
+                asked = self.budget.refused(policy)
+                limited += asked
                 out_of_tries = limited > policy.max_wait
             else:
                 out_of_tries = attempt >= policy.max_attempts
+            wait = self._wait_for(asked, attempt, policy)
             if not (may_retry and replayable) or out_of_tries or wait is None:
                 raise failure
             self.stats.retries += 1
@@ -670,13 +668,11 @@ class ConnectionHttp:
                      failure.status or "", attempt, policy.max_attempts - 1, wait, extra=self._extra())
             await asyncio.sleep(wait)
 
-    def _wait_for(self, failure: ConnectorError, attempt: int, policy: RetryPolicy) -> float | None:
-        """The pause before the next attempt, or None when the server asked for more than we
-        wait in-line. Server-asked waits also pause the shared budget for everyone."""
+    def _wait_for(self, asked: float | None, attempt: int, policy: RetryPolicy) -> float | None:
+        """The pause before the next attempt, or None when the server asked (`asked` seconds)
+        for more than we wait in-line. Server-asked waits also pause the shared budget for
+        everyone."""
         backoff = policy.backoff(attempt, self.client.rng)
-        asked = getattr(failure, "retry_after", None)
-        if asked is None and failure.status == 429:
-            asked = self.budget.refused(policy)     # a limit that says no more than "too many"
         if asked is None:
             return backoff
         if asked > policy.max_wait:

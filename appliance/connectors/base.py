@@ -452,7 +452,6 @@ class Connector(abc.ABC):
         """Item types, fields (custom ones included), statuses with categories, priorities and
         labels of `container`. Raises RemoteNotFound for an unknown container."""
 
-    @abc.abstractmethod
     async def container_exists(self, container: str) -> bool:
         """Whether the container can still be seen with this credential (False on 404); asked
         before a 404 for one of its items is taken to mean the item was deleted. Connectors
@@ -463,6 +462,7 @@ class Connector(abc.ABC):
             return False
         return True
 
+    @abc.abstractmethod
     async def list_users(self, container: str, query: str = "") -> list[UserRef]:
         """Users who can be assigned in `container`, filtered by `query` (name, login or e-mail
         prefix as the app searches) when given."""

@@ -166,7 +166,8 @@ def _render_inlines(
             elif leaf.kind == "code":
                 pieces.append("{{" + _escape_text(leaf.text, "{", False, True) + "}}")
             else:
-                last = k + 1 == len(events) or (events[k + 1][0] == "leaf" and events[k + 1][1].kind == "br")  # type: ignore[union-attr]
+                following = events[k + 1] if k + 1 < len(events) else None
+                last = following is None or (following[0] == "leaf" and following[1].kind == "br")  # type: ignore[union-attr]
                 pieces.append(_escape_text(leaf.text, _prev(pieces), at_start, last))
             at_start = False
     for d, start, end in pairs:

@@ -139,10 +139,10 @@ async def _copy(engine: Engine, link: Link, todo: list[tuple[str, Comment]], lis
     """Copy each (side, comment) of `todo` to the other side, in order; returns how many were
     created. A copy the other app refuses for good (RemoteItemError) does not hold back the
     ones after it: they are copied, then the item fails with the first refusal's reason (its
-    retry tries only what is still not copied). The intents of all of them are committed first (one statement, or with the pair
-    when `made_with_pair` are theirs), and the pairs recorded together after the creates, also
-    those made before a failure (one statement): a crash in between leaves intents pending,
-    whose markers the next look finds."""
+    retry tries only what is still not copied). The intents of all of them are committed first
+    (one statement, or with the pair when `made_with_pair` are theirs), and the pairs recorded
+    together after the creates, also those made before a failure (one statement): a crash in
+    between leaves intents pending, whose markers the next look finds."""
     by_marker = {side: {c.marker: c for c in lists[side] if c.marker} for side in ("a", "b")}
     sources = [(side, c.id) for side, c in todo]
     if [(i.source_side, i.source_id) for i in made_with_pair] == sources:

@@ -8,10 +8,11 @@ item and its counterpart would race on their pair), retry items whose backoff is
 and pairs with a conflict a person resolved (conflicts, applied_at NULL). Items webhooks asked about
 (webhook_deliveries) are looked at alongside a poll when SyncJobs asks and when a page ends (those of
 pairs the poll's unfinished items hold wait), and at the end of the run, several pairs at once
-(appliance.sync.deliveries). A side's cursor moves once a page's items and those of every page before it are done,
-to its last item's update time, never past the poll's start: a crash re-reads at most two pages plus
-the overlap. `polling` says how far the poll under way has got (PollProgress: items done, and the
-total the app counted on the first page), which SyncJobs writes to the run for the panel.
+(appliance.sync.deliveries). A side's cursor moves once a page's items and those of every page
+before it are done, to its last item's update time, never past the poll's start: a crash re-reads
+at most two pages plus the overlap. `polling` says how far the poll under way has got
+(PollProgress: items done, and the total the app counted on the first page), which SyncJobs
+writes to the run for the panel.
 
 Per item (`_process`):
   - unlinked and carrying a marker of a pending create intent of this integration: it is our own
@@ -62,9 +63,9 @@ from appliance.db import jsonb
 from appliance.errors import TandemError
 from appliance.outbound import FLOW
 from appliance.sync import deletes, item_types, pairs, parallel
-from appliance.sync.deliveries import Deliveries
 from appliance.sync.attachments import sync_attachments
 from appliance.sync.comments import fresh_copies, has_news, sync_comments
+from appliance.sync.deliveries import Deliveries
 from appliance.sync.mapping import OTHER, SIDE_NAME, Directory, Mapper, uses_users
 from appliance.sync.progress import PollProgress
 from appliance.sync.spec import IntegrationSpec, TypeMapping
@@ -150,9 +151,10 @@ class Engine:
         """One full pass (module docstring); with trigger "webhook" only the pending webhook
         deliveries (the fast path; the next full run remains the safety net); with trigger
         "reconcile" a full pass that also re-compares every active pair, whatever the polls
-        saw (heals changes a poll missed, e.g. behind a clock skew larger than the overlap). Runs of one
-        engine (of one integration, with a shared `lock`) never overlap. Returns the run's result; raises SyncRunFailed when the run
-        stopped early (after recording the run and its error). Its requests are this
+        saw (heals changes a poll missed, e.g. behind a clock skew larger than the overlap). Runs
+        of one engine (of one integration, with a shared `lock`) never overlap. Returns the run's
+        result; raises SyncRunFailed when the run stopped early (after recording the run and its
+        error). Its requests are this
         integration's flow (appliance.outbound.FLOW) in the apps' budgets, which it shares
         round robin with the tenant's other integrations."""
         async with self._lock:

@@ -58,7 +58,7 @@ async def merge_pair(engine: Engine, link: Link, side: str, item: Item) -> Item 
     engine.counts["conflicts"] += len(held)
     if written:
         engine.counts["updated"] += 1
-    times = tuple(_seen_until(engine, decisions, s, items[s], written.get(s), read_back.get(s)) for s in ("a", "b"))
+    times = tuple(_seen_until(decisions, s, items[s], written.get(s), read_back.get(s)) for s in ("a", "b"))
     # NULL update times until comments and attachments are done (see _link).
     # A pair in conflict: the fields no longer in conflict were settled by people (both sides
     # made to agree, or one side's edit undone); their conflicts leave the inbox.
@@ -69,20 +69,22 @@ async def merge_pair(engine: Engine, link: Link, side: str, item: Item) -> Item 
     link.a_updated_at, link.b_updated_at = times
     return counterpart
 
-def _seen_until(engine: Engine, decisions: list[merge.Decision], side: str, item: Item, written: Item | None,
+
+def _seen_until(decisions: list[merge.Decision], side: str, item: Item, written: Item | None,
                 read_back: dict[str, Any] | None) -> Any:
     """The update time of `side` up to which the pair is now in step: the read-back's when we
     wrote to it (so our own write is not looked at again), unless a mapped field we did not
-    write reads back changed. Then a person edited it while we wrote (between our read and
-    the write's answer), and the time stays the one read before, so the next poll looks
-    again; the field's base is still its value before (merge.new_bases), so the edit is
-    copied. (Also a side effect of our write, such as a resolution a transition set, is.)"""
+    write reads back other than the merge read it. Then a person edited it while we wrote
+    (between our read and the write's answer), and the time stays the one read before, so the
+    next poll looks again; the field's base is still its value before (merge.new_bases), so
+    the edit is copied. (Also a side effect of our write, such as a resolution a transition
+    set, is.)"""
     if written is None or read_back is None:
         return item.updated_at
-    before = engine._read(side, item)
     ours = merge.A_TO_B if side == "b" else merge.B_TO_A
-    untouched = [d.name for d in decisions if d.action != ours and d.mapping is not item_types.TYPE]
-    if any(read_back.get(name) != before.get(name) for name in untouched):
+    read = (lambda d: d.a_value) if side == "a" else (lambda d: d.b_value)
+    if any(read_back.get(d.name) != read(d) for d in decisions
+           if d.action != ours and d.mapping is not item_types.TYPE):
         return item.updated_at
     return written.updated_at
 
